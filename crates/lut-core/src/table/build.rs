@@ -1,0 +1,297 @@
+//! Building a table version from a data file: validate and normalise every row, enforce
+//! the primary key, index, and decide whether the version is accepted (§4).
+//!
+//! The builder is the [`RowSink`] the data readers stream into. Each row is rendered into
+//! a scratch buffer and copied into the arena only once it is known to be valid and its
+//! key unique, so a bad row leaves no trace in the table.
+
+use std::collections::HashMap;
+use std::io::Read;
+
+use super::normalize::{self, Cell, Extras};
+use super::report::{BuildReport, RowProblem};
+use super::{fold_case, key_field, KeyIndex, KeyKind, Row, Table, NO_EXPIRY};
+use crate::data::{self, CellSource, RowPos, RowSink};
+use crate::index::{CidrIndexBuilder, ExactIndex};
+use crate::json::write::write_str;
+use crate::net::Cidr;
+use crate::schema::{FieldType, Schema};
+use crate::spec::{CidrMatch, TableSpec};
+
+/// A successfully built version and its report (which may list skipped rows).
+#[derive(Debug)]
+pub struct Built {
+    pub table: Table,
+    pub report: BuildReport,
+}
+
+/// A version rejected as a whole; the report says why.
+#[derive(Debug, thiserror::Error)]
+#[error("table {table:?}: data rejected: {}", report.summary())]
+pub struct Rejected {
+    pub table: String,
+    pub report: Box<BuildReport>,
+}
+
+/// Reads, validates and indexes `input` for `spec` (whose schema is `schema`).
+pub fn build(spec: &TableSpec, schema: &Schema, input: impl Read) -> Result<Built, Rejected> {
+    let mut report = BuildReport {
+        max_invalid_rows: spec.max_invalid_rows,
+        ..BuildReport::default()
+    };
+    let (key_idx, kind) = match key_field(spec, schema) {
+        Ok(k) => k,
+        Err(e) => {
+            report.fatal = Some(e);
+            return Err(Rejected {
+                table: spec.name.clone(),
+                report: Box::new(report),
+            });
+        }
+    };
+    let mut b = Builder {
+        schema,
+        key_idx,
+        kind,
+        case_insensitive: spec.case_insensitive,
+        has_expiry: schema.fields.iter().any(|f| f.is_expiration),
+        arena: Vec::new(),
+        rows: Vec::new(),
+        expires: Vec::new(),
+        exact: ExactIndex::with_capacity(0),
+        cidrs: HashMap::new(),
+        row_numbers: Vec::new(),
+        cidr_list: Vec::new(),
+        frag: Vec::with_capacity(512),
+        key: Vec::with_capacity(64),
+        report,
+    };
+    match data::read_rows(input, schema, &mut b) {
+        Ok(info) => {
+            b.report.format = Some(info.format);
+            b.report.compressed = info.compressed;
+            b.report.ignored_columns = info.ignored_columns;
+        }
+        Err(e) => b.report.fatal = Some(e.to_string()),
+    }
+    b.finish(spec)
+}
+
+struct Builder<'s> {
+    schema: &'s Schema,
+    key_idx: usize,
+    kind: KeyKind,
+    case_insensitive: bool,
+    has_expiry: bool,
+    arena: Vec<u8>,
+    rows: Vec<Row>,
+    expires: Vec<i64>,
+    exact: ExactIndex,
+    /// Normalised block -> its row number, to report duplicates with both rows.
+    cidrs: HashMap<Cidr, u64>,
+    /// Row number of each accepted row, so a duplicate key can name the first occurrence.
+    row_numbers: Vec<u64>,
+    cidr_list: Vec<(Cidr, u32)>,
+    frag: Vec<u8>,
+    key: Vec<u8>,
+    report: BuildReport,
+}
+
+impl Builder<'_> {
+    fn problem(&mut self, pos: RowPos, column: Option<&str>, reason: String) {
+        self.report.problem(RowProblem {
+            row: pos.row,
+            line: pos.line,
+            column: column.map(str::to_string),
+            reason,
+        });
+    }
+
+    /// Renders the row into `self.frag`/`self.key`; `Err` names the column and reason.
+    fn render_row(
+        &mut self,
+        cells: &dyn CellSource,
+        extras: &mut Extras,
+    ) -> Result<Option<Cidr>, (String, String)> {
+        self.frag.clear();
+        self.key.clear();
+        let mut cidr = None;
+        let mut first = true;
+        for (i, field) in self.schema.fields.iter().enumerate() {
+            let cell = cells.cell(i);
+            if cell.is_missing() {
+                if i == self.key_idx {
+                    return Err((field.name.clone(), "the primary key is missing".into()));
+                }
+                if field.required {
+                    return Err((field.name.clone(), "required value is missing".into()));
+                }
+                continue;
+            }
+            if !first {
+                self.frag.push(b',');
+            }
+            first = false;
+            write_str(&mut self.frag, field.name.as_bytes());
+            self.frag.push(b':');
+            let value_start = self.frag.len();
+            normalize::render(field, cell, &field.name, &mut self.frag, extras)
+                .map_err(|e| (e.path, e.reason))?;
+            if i != self.key_idx {
+                continue;
+            }
+            match self.kind {
+                KeyKind::Cidr => {
+                    let text = cell_text(cell);
+                    let c = Cidr::parse(&text).map_err(|e| (field.name.clone(), e.to_string()))?;
+                    // Store the block normalised (host bits zero), in the key column too.
+                    self.frag.truncate(value_start);
+                    let norm = c.to_string();
+                    write_str(&mut self.frag, norm.as_bytes());
+                    self.key.extend_from_slice(norm.as_bytes());
+                    cidr = Some(c);
+                }
+                KeyKind::Exact => {
+                    let text = cell_text(cell);
+                    // Integer keys use their normalised digits ("+7" and "007" -> "7").
+                    let text: &[u8] = if field.ty == FieldType::String {
+                        text.as_bytes()
+                    } else {
+                        &self.frag[value_start..]
+                    };
+                    if text.is_empty() {
+                        return Err((field.name.clone(), "the primary key is empty".into()));
+                    }
+                    if self.case_insensitive {
+                        fold_case(text, &mut self.key);
+                    } else {
+                        self.key.extend_from_slice(text);
+                    }
+                }
+            }
+        }
+        Ok(cidr)
+    }
+
+    fn finish(mut self, spec: &TableSpec) -> Result<Built, Rejected> {
+        self.report.rows_loaded = self.rows.len() as u64;
+        if self.report.rejected() {
+            return Err(Rejected {
+                table: spec.name.clone(),
+                report: Box::new(self.report),
+            });
+        }
+        let key = match self.kind {
+            KeyKind::Exact => KeyIndex::Exact {
+                index: self.exact,
+                case_insensitive: self.case_insensitive,
+            },
+            KeyKind::Cidr => {
+                let mut ib = CidrIndexBuilder::with_capacity(self.cidr_list.len());
+                for (c, row) in self.cidr_list {
+                    ib.insert(c, row);
+                }
+                KeyIndex::Cidr {
+                    index: ib.build(),
+                    match_all: spec.cidr_match == CidrMatch::All,
+                }
+            }
+        };
+        self.arena.shrink_to_fit();
+        self.rows.shrink_to_fit();
+        Ok(Built {
+            table: Table {
+                arena: self.arena,
+                rows: self.rows,
+                expires: self.expires,
+                key,
+            },
+            report: self.report,
+        })
+    }
+}
+
+fn cell_text(cell: Cell<'_>) -> std::borrow::Cow<'_, str> {
+    match cell {
+        Cell::Text(s) => s.into(),
+        Cell::Json(serde_json::Value::String(s)) => s.as_str().into(),
+        Cell::Json(v) => v.to_string().into(),
+        Cell::Missing => "".into(),
+    }
+}
+
+impl RowSink for Builder<'_> {
+    fn row(&mut self, pos: RowPos, cells: &dyn CellSource) {
+        self.report.rows_read += 1;
+        let mut extras = Extras::default();
+        let cidr = match self.render_row(cells, &mut extras) {
+            Ok(c) => c,
+            Err((col, reason)) => return self.problem(pos, Some(&col), reason),
+        };
+        let row_id = self.rows.len() as u32;
+        let key_off = self.arena.len() as u64;
+        let duplicate = match cidr {
+            Some(c) => match self.cidrs.get(&c) {
+                Some(&first_row) => Some(first_row),
+                None => {
+                    self.cidrs.insert(c, pos.row);
+                    self.cidr_list.push((c, row_id));
+                    None
+                }
+            },
+            None => {
+                // Stage the key in the arena so the index can compare against it in place.
+                self.arena.extend_from_slice(&self.key);
+                let arena = &self.arena;
+                let rows = &self.rows;
+                let key_len = self.key.len();
+                let key_of = |r: u32| -> &[u8] {
+                    if r == row_id {
+                        &arena[key_off as usize..key_off as usize + key_len]
+                    } else {
+                        let row = &rows[r as usize];
+                        &arena[row.key_off as usize..row.key_off as usize + row.key_len as usize]
+                    }
+                };
+                match self.exact.insert(&self.key, row_id, key_of) {
+                    Ok(()) => None,
+                    Err(first) => {
+                        self.arena.truncate(key_off as usize);
+                        Some(self.row_numbers[first as usize])
+                    }
+                }
+            }
+        };
+        if let Some(first_row) = duplicate {
+            self.report.duplicate_keys += 1;
+            let key = String::from_utf8_lossy(&self.key).into_owned();
+            let col = self.schema.fields[self.key_idx].name.clone();
+            return self.problem(
+                pos,
+                Some(&col),
+                format!(
+                    "duplicate primary key {key:?} (rows {first_row} and {})",
+                    pos.row
+                ),
+            );
+        }
+        if cidr.is_some() {
+            self.arena.extend_from_slice(&self.key);
+        }
+        self.arena.extend_from_slice(&self.frag);
+        self.rows.push(Row {
+            key_off,
+            key_len: self.key.len() as u32,
+            frag_len: self.frag.len() as u32,
+        });
+        self.row_numbers.push(pos.row);
+        if self.has_expiry {
+            self.expires.push(extras.expires_at.unwrap_or(NO_EXPIRY));
+        }
+    }
+
+    fn bad_row(&mut self, pos: RowPos, column: Option<&str>, reason: String) {
+        self.report.rows_read += 1;
+        self.problem(pos, column, reason);
+    }
+}
