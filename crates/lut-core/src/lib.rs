@@ -19,3 +19,6 @@ pub mod selector;
 pub mod spec;
 pub mod table;
 pub mod yaml;
+
+#[cfg(test)]
+mod testutil;

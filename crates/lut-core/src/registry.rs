@@ -55,3 +55,82 @@ impl Registry {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+    use crate::enrich::Enricher;
+    use crate::testutil::live_table;
+
+    fn version(v: u32) -> LiveTable {
+        let spec = "AnalysisType: lookup_table\nLookupName: t\nEnabled: true\nSchema: S.T\nFilename: f\nLogTypeMap:\n  PrimaryKey: k\n  AssociatedLogTypes:\n    - LogType: A.B\n      Selectors: [k]\n";
+        let schema = "schema: S.T\nfields:\n  - {name: k, type: string, required: true}\n  - {name: v, type: int}\n";
+        let data: String = (0..50)
+            .map(|i| format!("{{\"k\":\"{i}\",\"v\":{v}}}\n"))
+            .collect();
+        live_table(spec, schema, &data)
+    }
+
+    #[test]
+    fn publish_and_swap_replace_by_name() {
+        let reg = Registry::default();
+        assert!(reg.load().tables().is_empty());
+        reg.publish(vec![version(1)]);
+        let first = reg.load();
+        reg.swap_table(version(2));
+        let second = reg.load();
+        assert_eq!(
+            second.tables().len(),
+            1,
+            "swap replaces the table of the same name"
+        );
+        assert_eq!(second.tables()[0].table.fragment(0), b"\"k\":\"0\",\"v\":2");
+        // A snapshot taken before the swap still sees the old version.
+        assert_eq!(first.tables()[0].table.fragment(0), b"\"k\":\"0\",\"v\":1");
+    }
+
+    #[test]
+    fn readers_never_see_a_mixed_version_during_swaps() {
+        let reg = Registry::default();
+        reg.publish(vec![version(0)]);
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let reader = s.spawn(|| {
+                let mut e = Enricher::new();
+                let mut out = Vec::new();
+                let mut checked = 0u32;
+                while !stop.load(Ordering::Relaxed) || checked == 0 {
+                    let snap = reg.load();
+                    let mut seen = None;
+                    for k in 0..50 {
+                        out.clear();
+                        let line = format!("{{\"p_log_type\":\"A.B\",\"k\":\"{k}\"}}");
+                        e.enrich_line(&snap, line.as_bytes(), None, 0, &mut out);
+                        let text = String::from_utf8_lossy(&out);
+                        let v = text
+                            .rsplit("\"v\":")
+                            .next()
+                            .unwrap()
+                            .trim_end_matches('}')
+                            .to_string();
+                        assert_eq!(
+                            *seen.get_or_insert(v.clone()),
+                            v,
+                            "one snapshot, one version"
+                        );
+                    }
+                    checked += 1;
+                }
+                checked
+            });
+            for v in 1..=30 {
+                reg.swap_table(version(v));
+            }
+            stop.store(true, Ordering::Relaxed);
+            assert!(reader.join().unwrap() > 0);
+        });
+        assert!(reg.load().tables()[0].table.fragment(0).ends_with(b":30"));
+    }
+}

@@ -108,7 +108,14 @@ impl Builder {
     }
 
     fn close(&mut self) {
-        if let Some((node, anchor)) = self.stack.pop() {
+        if let Some((mut node, anchor)) = self.stack.pop() {
+            // The parser marks a block mapping where it recognised it (at the first
+            // key's colon); its first key is where a reader would look.
+            if let Value::Map(entries) = &node.value {
+                if let Some((k, _)) = entries.first() {
+                    (node.line, node.col) = (k.line, k.col);
+                }
+            }
             self.keys.pop();
             self.push_value(node, anchor);
         }
@@ -581,6 +588,14 @@ mod tests {
         );
         assert_eq!(n.get("i").unwrap().as_str(), Some("12abc"));
         assert_eq!(n.get("j").unwrap().as_i64(), Some(-7));
+    }
+
+    #[test]
+    fn mappings_are_positioned_at_their_first_key() {
+        let n = doc("# comment\nAnalysisType: x\nRefresh:\n  PeriodMinutes: 60\n");
+        assert_eq!((n.line, n.col), (2, 1));
+        let r = n.get("Refresh").unwrap();
+        assert_eq!((r.line, r.col), (4, 3));
     }
 
     #[test]

@@ -143,11 +143,7 @@ impl Enricher {
     /// The route for this event's log type, caching the last one: streams are mostly one
     /// log type, so most events skip the hash lookup.
     fn route(&mut self, snap: &Snapshot, line: &[u8], default: Option<&str>) -> Option<usize> {
-        let lt = self
-            .members
-            .iter()
-            .rev()
-            .find(|m| scan::raw_str_eq(&line[m.key.0..m.key.1], m.key_escaped, b"p_log_type"));
+        let lt = find_member(&self.members, line, b"p_log_type");
         let name: &[u8] = match lt {
             Some(m) if m.kind == Kind::String => {
                 let raw = &line[m.value.0 + 1..m.value.1 - 1];
@@ -210,11 +206,7 @@ impl Enricher {
         let Some(Step::Key(root)) = steps.first() else {
             return;
         };
-        let Some(m) =
-            self.members.iter().rev().find(|m| {
-                scan::raw_str_eq(&line[m.key.0..m.key.1], m.key_escaped, root.as_bytes())
-            })
-        else {
+        let Some(m) = find_member(&self.members, line, root.as_bytes()) else {
             return;
         };
         let top = Found {
@@ -349,10 +341,7 @@ impl Enricher {
 
     /// Writes `line` with the rendered members in `self.frag` merged into `p_enrichment`.
     fn splice(&mut self, snap: &Snapshot, line: &[u8], span: scan::ObjectSpan, out: &mut Vec<u8>) {
-        let existing =
-            self.members.iter().rev().find(|m| {
-                scan::raw_str_eq(&line[m.key.0..m.key.1], m.key_escaped, b"p_enrichment")
-            });
+        let existing = find_member(&self.members, line, b"p_enrichment");
         match existing {
             None => {
                 out.reserve(line.len() + self.frag.len() + 20);
@@ -401,6 +390,14 @@ impl Enricher {
             }
         }
     }
+}
+
+/// The top-level member named `name`; the last one when a key repeats, as JSON parsers do.
+fn find_member<'m>(members: &'m [Member], line: &[u8], name: &[u8]) -> Option<&'m Member> {
+    members
+        .iter()
+        .rev()
+        .find(|m| scan::raw_str_eq(&line[m.key.0..m.key.1], m.key_escaped, name))
 }
 
 /// Follows `steps` from `v`, collecting every value reached.

@@ -1,30 +1,11 @@
 //! Tests of enrichment semantics (§5), on tables built from in-memory data.
 
-use std::sync::Arc;
-
 use super::*;
-use crate::schema::parse_schema;
-use crate::spec::{parse_spec_node, SpecKind, SpecOptions};
-use crate::table;
 
 const NOW: i64 = 1_750_000_000_000_000_000; // 2025-06-15
 
 fn live(spec_yaml: &str, schema_yaml: &str, data: &str) -> LiveTable {
-    let node = crate::yaml::parse(spec_yaml).unwrap().unwrap();
-    let mut d = crate::diag::Diagnostics::new();
-    let Some(SpecKind::Table(spec)) = parse_spec_node(&node, &SpecOptions::default(), &mut d)
-    else {
-        panic!("bad spec: {d:?}");
-    };
-    let (schema, d) = parse_schema(schema_yaml, None);
-    let schema = schema.unwrap_or_else(|| panic!("bad schema: {d:?}"));
-    let built = table::build(&spec, &schema, data.as_bytes())
-        .unwrap_or_else(|e| panic!("{e}: {:?}", e.report));
-    LiveTable {
-        spec: Arc::new(*spec),
-        schema: Arc::new(schema),
-        table: Arc::new(built.table),
-    }
+    crate::testutil::live_table(spec_yaml, schema_yaml, data)
 }
 
 fn spec(name: &str, pk: &str, log_types: &str, extra: &str) -> String {

@@ -160,19 +160,8 @@ pub fn render(
             Cell::Missing => return Err(err("missing value".into())),
         },
         FieldType::Array(element) => {
-            let parsed;
-            let v: &Json = match cell {
-                Cell::Json(Json::String(s)) if field.is_embedded_json => {
-                    parsed = embedded(s).map_err(err)?;
-                    &parsed
-                }
-                Cell::Text(s) => {
-                    parsed = embedded(s).map_err(err)?;
-                    &parsed
-                }
-                Cell::Json(v) => v,
-                Cell::Missing => return Err(err("missing value".into())),
-            };
+            let mut parsed = None;
+            let v = container(field, cell, &mut parsed).map_err(err)?;
             let Json::Array(items) = v else {
                 return Err(err(format!("expected an array, found {}", json_kind(v))));
             };
@@ -196,19 +185,8 @@ pub fn render(
             out.push(b']');
         }
         FieldType::Object(fields) => {
-            let parsed;
-            let v: &Json = match cell {
-                Cell::Json(Json::String(s)) if field.is_embedded_json => {
-                    parsed = embedded(s).map_err(err)?;
-                    &parsed
-                }
-                Cell::Text(s) => {
-                    parsed = embedded(s).map_err(err)?;
-                    &parsed
-                }
-                Cell::Json(v) => v,
-                Cell::Missing => return Err(err("missing value".into())),
-            };
+            let mut parsed = None;
+            let v = container(field, cell, &mut parsed).map_err(err)?;
             let Json::Object(map) = v else {
                 return Err(err(format!("expected an object, found {}", json_kind(v))));
             };
@@ -299,6 +277,22 @@ fn parse_bool(s: &str) -> Option<bool> {
         "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
         _ => None,
     }
+}
+
+/// The value of an array/object field: parsed from text (a CSV cell, or an embedded-JSON
+/// string) into `slot`, or the JSON value itself.
+fn container<'v>(
+    field: &Field,
+    cell: Cell<'v>,
+    slot: &'v mut Option<Json>,
+) -> Result<&'v Json, String> {
+    let text = match cell {
+        Cell::Json(Json::String(s)) if field.is_embedded_json => s.as_str(),
+        Cell::Text(s) => s,
+        Cell::Json(v) => return Ok(v),
+        Cell::Missing => return Err("missing value".into()),
+    };
+    Ok(slot.insert(embedded(text)?))
 }
 
 fn embedded(s: &str) -> Result<Json, String> {
