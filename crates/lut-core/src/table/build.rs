@@ -295,3 +295,7 @@ impl RowSink for Builder<'_> {
         self.problem(pos, column, reason);
     }
 }
+
+#[cfg(test)]
+#[path = "build_tests.rs"]
+mod tests;
