@@ -203,7 +203,7 @@ fn parse_len(l: &str) -> Result<u32, CidrError> {
 }
 
 /// Network mask for an IPv4 prefix length in 0..=32.
-pub(crate) fn mask_u32(len: u8) -> u32 {
+fn mask_u32(len: u8) -> u32 {
     u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0)
 }
 
