@@ -176,9 +176,12 @@ fn stream(
                 now = now_nanos();
                 since_clock = 0;
             }
+            let before = out.len();
             let outcome = enricher.enrich_line(snap, line, default_log_type, now, &mut out);
             if strict {
                 if let Outcome::NotObject(e) = outcome {
+                    // Only the whole lines before the offending one are written.
+                    out.truncate(before);
                     output
                         .write_all(&out)
                         .map_err(|e| io_err(e, "writing output"))?;
