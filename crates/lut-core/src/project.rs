@@ -451,3 +451,56 @@ fn classify(file: &Path, explicit: bool, diags: &mut Diagnostics) -> Option<Foun
     }
     None
 }
+
+/// Parses a stored table definition (the catalog keeps spec and schema as YAML text) and
+/// checks that they fit together. Problems come back as diagnostics.
+pub fn parse_definition(
+    spec_yaml: &str,
+    schema_yaml: &str,
+    opts: &SpecOptions,
+) -> Result<(TableSpec, Schema), Diagnostics> {
+    let mut diags = Diagnostics::new();
+    let (schema, schema_diags) = crate::schema::parse_schema(schema_yaml, None);
+    diags.extend(schema_diags);
+    let spec = match yaml::parse(spec_yaml) {
+        Ok(Some(node)) => match parse_spec_node(&node, &opts.clone(), &mut diags) {
+            Some(SpecKind::Table(t)) => Some(*t),
+            Some(SpecKind::Skipped { name, .. }) => {
+                diags.push(Diagnostic::error(
+                    "unsupported",
+                    format!("lookup table {name:?} has a source lut does not support"),
+                ));
+                None
+            }
+            None => None,
+        },
+        Ok(None) => {
+            diags.push(Diagnostic::error("empty-file", "the stored spec is empty"));
+            None
+        }
+        Err(e) => {
+            diags.push(e.to_diagnostic());
+            None
+        }
+    };
+    match (spec, schema) {
+        (Some(spec), Some(schema)) if !diags.has_errors() => {
+            if spec.schema != schema.name {
+                diags.push(Diagnostic::error(
+                    "unknown-schema",
+                    format!(
+                        "the spec names schema {:?} but the stored schema is {:?}",
+                        spec.schema, schema.name
+                    ),
+                ));
+                return Err(diags);
+            }
+            if let Err(e) = table::key_field(&spec, &schema) {
+                diags.push(Diagnostic::error("invalid-key", e));
+                return Err(diags);
+            }
+            Ok((spec, schema))
+        }
+        _ => Err(diags),
+    }
+}

@@ -41,6 +41,19 @@ impl Registry {
         self.current.store(Arc::new(Snapshot::new(tables)));
     }
 
+    /// Removes a table (deleted or disabled) and publishes the result.
+    pub fn remove_table(&self, name: &str) {
+        self.current.rcu(|cur| {
+            Snapshot::new(
+                cur.tables()
+                    .iter()
+                    .filter(|t| t.spec.name != name)
+                    .cloned()
+                    .collect(),
+            )
+        });
+    }
+
     /// Replaces (or adds) one table and publishes the result.
     pub fn swap_table(&self, table: LiveTable) {
         self.current.rcu(|cur| {

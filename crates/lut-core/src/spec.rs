@@ -96,6 +96,44 @@ pub enum Source {
         filename: String,
     },
     S3(Box<S3Source>),
+    /// lut extension: `Refresh.ObjectPath: file:///abs/path` — a local file re-read every
+    /// period (quick starts, air-gapped hosts, a file another tool keeps current).
+    Watch(Box<WatchedFile>),
+}
+
+impl Source {
+    /// `file`, `s3` or `watch`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Source::File { .. } => "file",
+            Source::S3(_) => "s3",
+            Source::Watch(_) => "watch",
+        }
+    }
+
+    /// The update period of a synced table.
+    pub fn period_minutes(&self) -> Option<u32> {
+        match self {
+            Source::File { .. } => None,
+            Source::S3(s) => Some(s.period_minutes),
+            Source::Watch(w) => Some(w.period_minutes),
+        }
+    }
+
+    pub fn alarm_period_minutes(&self) -> Option<u32> {
+        match self {
+            Source::File { .. } => None,
+            Source::S3(s) => s.alarm_period_minutes,
+            Source::Watch(w) => w.alarm_period_minutes,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchedFile {
+    pub path: PathBuf,
+    pub period_minutes: u32,
+    pub alarm_period_minutes: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -325,6 +363,9 @@ pub fn parse_spec_node(
             Some(Source::File {
                 filename: f.to_string(),
             })
+        }
+        (None, Some(rf)) if is_file_url(rf) => {
+            parse_watch_refresh(rf, diags).map(|w| Source::Watch(Box::new(w)))
         }
         (None, Some(rf)) => parse_s3_refresh(rf, opts, diags).map(|s| Source::S3(Box::new(s))),
         (None, None) => {
@@ -583,6 +624,49 @@ fn parse_s3_refresh(node: &Node, opts: &SpecOptions, diags: &mut Diagnostics) ->
         uri: uri?,
         role_arn: role_arn?,
         kms_key,
+        period_minutes: period,
+        alarm_period_minutes: alarm,
+    })
+}
+
+fn is_file_url(refresh: &Node) -> bool {
+    refresh
+        .get("ObjectPath")
+        .and_then(Node::as_str)
+        .is_some_and(|p| p.starts_with("file://"))
+}
+
+fn parse_watch_refresh(node: &Node, diags: &mut Diagnostics) -> Option<WatchedFile> {
+    let errors_before = diags.error_count();
+    let mut r = MapReader::new(node, "Refresh", diags)?;
+    let raw = r.required_str("ObjectPath", diags)?;
+    let path = PathBuf::from(raw.trim_start_matches("file://"));
+    if !path.is_absolute() {
+        let at = node.get("ObjectPath").unwrap_or(node);
+        diags.push(at.error(
+            "invalid-value",
+            "Refresh.ObjectPath",
+            format!(
+                "a file:// ObjectPath must be absolute (file:///path/to/data.csv), found {raw:?}"
+            ),
+        ));
+    }
+    let period = minutes(&mut r, node, "PeriodMinutes", 1, MAX_PERIOD_MINUTES, diags)
+        .unwrap_or(DEFAULT_PERIOD_MINUTES);
+    let alarm = minutes(
+        &mut r,
+        node,
+        "AlarmPeriodMinutes",
+        1,
+        MAX_ALARM_PERIOD_MINUTES,
+        diags,
+    );
+    r.finish_with_hint(
+        &["ObjectPath", "PeriodMinutes", "AlarmPeriodMinutes"],
+        diags,
+    );
+    (diags.error_count() == errors_before).then_some(WatchedFile {
+        path,
         period_minutes: period,
         alarm_period_minutes: alarm,
     })

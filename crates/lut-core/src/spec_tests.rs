@@ -308,3 +308,25 @@ fn log_type_names() {
         assert!(!is_log_type_name(bad), "{bad}");
     }
 }
+
+#[test]
+fn file_url_refresh_is_a_watched_local_file() {
+    let base = "AnalysisType: lookup_table\nLookupName: w\nEnabled: true\nSchema: S.T\nLogTypeMap: {PrimaryKey: id}\nRefresh:\n";
+    let t = table(&format!(
+        "{base}  ObjectPath: file:///srv/feeds/ips.csv\n  PeriodMinutes: 5\n"
+    ));
+    let Source::Watch(w) = &t.source else {
+        panic!("{t:?}")
+    };
+    assert_eq!(w.path, std::path::PathBuf::from("/srv/feeds/ips.csv"));
+    assert_eq!(
+        (t.source.kind(), t.source.period_minutes()),
+        ("watch", Some(5))
+    );
+    let errs = errors(&format!("{base}  ObjectPath: file://relative.csv\n"));
+    assert_eq!(errs[0].0, "Refresh.ObjectPath");
+    let errs = errors(&format!(
+        "{base}  ObjectPath: file:///x.csv\n  RoleARN: arn:aws:iam::123456789012:role/x\n"
+    ));
+    assert_eq!(errs[0].0, "Refresh.RoleARN", "{errs:?}");
+}

@@ -76,10 +76,18 @@ pub enum DataError {
     Malformed { line: Option<u64>, message: String },
     #[error("{0}")]
     Header(String),
+    #[error("the data is larger than the {cap}-byte limit after decompression")]
+    TooLarge { cap: u64 },
 }
 
 impl DataError {
     fn from_io(e: io::Error, compressed: bool) -> DataError {
+        if let Some(c) = e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<CapExceeded>())
+        {
+            return DataError::TooLarge { cap: c.0 };
+        }
         // flate2 reports corrupt streams as InvalidInput/InvalidData/UnexpectedEof.
         if compressed
             && matches!(
@@ -97,6 +105,46 @@ impl DataError {
 }
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Marker error carried through `io::Error` when [`Capped`] trips.
+#[derive(Debug)]
+struct CapExceeded(u64);
+
+impl std::fmt::Display for CapExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "more than {} bytes", self.0)
+    }
+}
+
+impl std::error::Error for CapExceeded {}
+
+/// Counts bytes read and fails past a cap.
+struct Capped<R> {
+    inner: R,
+    left: u64,
+    cap: u64,
+}
+
+impl<R> Capped<R> {
+    fn new(inner: R, cap: u64) -> Self {
+        Capped {
+            inner,
+            left: cap,
+            cap,
+        }
+    }
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n as u64 > self.left {
+            return Err(io::Error::other(CapExceeded(self.cap)));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Reads every row of `input` according to `schema` (a csv parser means CSV; otherwise the
@@ -107,16 +155,31 @@ pub fn read_rows<'r>(
     schema: &Schema,
     sink: &mut dyn RowSink,
 ) -> Result<DataInfo, DataError> {
+    read_rows_capped(input, schema, sink, u64::MAX)
+}
+
+/// Like [`read_rows`], but stops with [`DataError::TooLarge`] once more than
+/// `max_uncompressed` bytes have been read after decompression, so a gzip bomb cannot
+/// exhaust memory or time.
+pub fn read_rows_capped<'r>(
+    input: impl Read + 'r,
+    schema: &Schema,
+    sink: &mut dyn RowSink,
+    max_uncompressed: u64,
+) -> Result<DataInfo, DataError> {
     let mut raw = BufReader::with_capacity(256 * 1024, input);
     let head = raw.fill_buf().map_err(DataError::Io)?;
     let compressed = head.starts_with(&GZIP_MAGIC);
     let mut reader: Box<dyn BufRead + 'r> = if compressed {
         Box::new(BufReader::with_capacity(
             256 * 1024,
-            MultiGzDecoder::new(raw),
+            Capped::new(MultiGzDecoder::new(raw), max_uncompressed),
         ))
     } else {
-        Box::new(raw)
+        Box::new(BufReader::with_capacity(
+            256 * 1024,
+            Capped::new(raw, max_uncompressed),
+        ))
     };
     skip_bom(&mut reader).map_err(|e| DataError::from_io(e, compressed))?;
     let format = match &schema.csv {

@@ -192,3 +192,38 @@ fn csv_without_parser_is_sniffed() {
     assert_eq!(r.unwrap().format, DataFormat::Csv);
     assert_eq!(c.rows.len(), 1);
 }
+
+#[test]
+fn decompressed_size_is_capped() {
+    let s = schema(CSV);
+    let mut data = String::from("id,v\n");
+    for i in 0..10_000 {
+        data.push_str(&format!("k{i},{}\n", "x".repeat(50)));
+    }
+    let gz = gzip(data.as_bytes());
+    assert!(gz.len() < 64 * 1024, "compresses well");
+    let mut c = Collect {
+        fields: 2,
+        ..Collect::default()
+    };
+    let r = read_rows_capped(&gz[..], &s, &mut c, 100_000);
+    assert!(
+        matches!(r, Err(DataError::TooLarge { cap: 100_000 })),
+        "{r:?}"
+    );
+    let mut c = Collect {
+        fields: 2,
+        ..Collect::default()
+    };
+    read_rows_capped(&gz[..], &s, &mut c, 10_000_000).unwrap();
+    assert_eq!(c.rows.len(), 10_000);
+    let mut c = Collect {
+        fields: 2,
+        ..Collect::default()
+    };
+    let r = read_rows_capped(data.as_bytes(), &s, &mut c, 1000);
+    assert!(
+        matches!(r, Err(DataError::TooLarge { .. })),
+        "plain data is capped too"
+    );
+}

@@ -4,6 +4,9 @@
 //! core uses (field types, indicators, validation rules, CSV parser options).
 
 mod parse;
+#[cfg(test)]
+#[path = "tests.rs"]
+mod parse_tests;
 pub mod time;
 
 use std::path::PathBuf;

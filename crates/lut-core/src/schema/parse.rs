@@ -80,7 +80,9 @@ pub fn parse_schema_node(
     let description = r.str("description", diags).map(str::to_string);
     let reference_url = r.str("referenceURL", diags).map(str::to_string);
     let version = r.int("version", diags);
+    let parser_errors = diags.error_count();
     let csv = r.get("parser").and_then(|p| parse_parser(p, diags));
+    let parser_ok = diags.error_count() == parser_errors;
     let fields = match r.get("fields") {
         Some(f) => parse_fields(f, "fields", diags),
         None => {
@@ -96,7 +98,8 @@ pub fn parse_schema_node(
             "a schema needs at least one field",
         ));
     }
-    if let Some(csv) = &csv {
+    // Column coverage is only worth checking once the parser block itself is sound.
+    if let (Some(csv), true) = (&csv, parser_ok) {
         check_csv_columns(csv, &fields, node, diags);
     }
     if diags.error_count() > errors_before {
@@ -129,8 +132,14 @@ fn parse_parser(node: &Node, diags: &mut Diagnostics) -> Option<CsvOptions> {
         }
     }
     r.finish(diags);
-    let csv_node = csv_node?;
-    let mut opts = CsvOptions::default();
+    // `csv:` with nothing under it still declares a CSV parser, with Panther's defaults.
+    let mut opts = CsvOptions {
+        has_header: false,
+        ..CsvOptions::default()
+    };
+    let Some(csv_node) = csv_node else {
+        return node.get("csv").is_some().then_some(opts);
+    };
     if csv_node.as_map().is_some_and(|m| m.is_empty()) {
         return Some(opts);
     }
@@ -146,12 +155,10 @@ fn parse_parser(node: &Node, diags: &mut Diagnostics) -> Option<CsvOptions> {
             )),
         }
     }
+    // Panther's default is no header; without `columns` the columns then have no names,
+    // which check_csv_columns reports.
     if let Some(h) = c.bool("hasHeader", diags) {
         opts.has_header = h;
-    } else if !c.has("hasHeader") {
-        // Panther's default is no header; a table without `columns` then cannot name its
-        // columns, which check_csv_columns reports.
-        opts.has_header = false;
     }
     if let Some(cols) = c.str_list("columns", diags) {
         opts.columns = Some(cols.into_iter().map(|(s, _)| s.to_string()).collect());
@@ -167,7 +174,11 @@ fn parse_parser(node: &Node, diags: &mut Diagnostics) -> Option<CsvOptions> {
 }
 
 fn check_csv_columns(csv: &CsvOptions, fields: &[Field], node: &Node, diags: &mut Diagnostics) {
-    let at = node.get("parser").unwrap_or(node);
+    let parser = node.get("parser").unwrap_or(node);
+    let at = parser
+        .get("csv")
+        .and_then(|c| c.get("columns"))
+        .unwrap_or(parser);
     match &csv.columns {
         None if !csv.has_header => diags.push(at.error(
             "invalid-value",
@@ -219,7 +230,12 @@ fn parse_fields(node: &Node, path: &str, diags: &mut Diagnostics) -> Vec<Field> 
 /// Parses a field (or, with `named` false, an array's `element`).
 fn parse_field(node: &Node, path: &str, named: bool, diags: &mut Diagnostics) -> Option<Field> {
     let errors_before = diags.error_count();
-    let mut r = MapReader::new(node, path, diags)?;
+    // Name the field in every path: `fields[2](ip).type` reads better than an index.
+    let path = match node.get("name").and_then(Node::as_str) {
+        Some(n) if named && !n.is_empty() => format!("{path}({n})"),
+        _ => path.to_string(),
+    };
+    let mut r = MapReader::new(node, &path, diags)?;
     let name = if named {
         let n = r.required_str("name", diags);
         if n.is_some_and(|n| n.is_empty()) {
@@ -232,12 +248,6 @@ fn parse_field(node: &Node, path: &str, named: bool, diags: &mut Diagnostics) ->
         n.unwrap_or_default().to_string()
     } else {
         String::new()
-    };
-    // Name the field in paths from here on: `fields[2](ip)` reads better than an index.
-    let path = if named && !name.is_empty() {
-        format!("{path}({name})")
-    } else {
-        path.to_string()
     };
     let ty_name = r.required_str("type", diags);
     let required = r.bool("required", diags).unwrap_or(false);

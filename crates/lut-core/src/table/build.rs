@@ -35,6 +35,31 @@ pub struct Rejected {
 
 /// Reads, validates and indexes `input` for `spec` (whose schema is `schema`).
 pub fn build(spec: &TableSpec, schema: &Schema, input: impl Read) -> Result<Built, Rejected> {
+    build_with(spec, schema, input, &BuildOptions::default())
+}
+
+/// Limits applied while building.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuildOptions {
+    /// Bytes of data after decompression; more rejects the version.
+    pub max_uncompressed_bytes: u64,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions {
+            max_uncompressed_bytes: u64::MAX,
+        }
+    }
+}
+
+/// [`build`] with explicit limits.
+pub fn build_with(
+    spec: &TableSpec,
+    schema: &Schema,
+    input: impl Read,
+    opts: &BuildOptions,
+) -> Result<Built, Rejected> {
     let mut report = BuildReport {
         max_invalid_rows: spec.max_invalid_rows,
         ..BuildReport::default()
@@ -66,7 +91,7 @@ pub fn build(spec: &TableSpec, schema: &Schema, input: impl Read) -> Result<Buil
         key: Vec::with_capacity(64),
         report,
     };
-    match data::read_rows(input, schema, &mut b) {
+    match data::read_rows_capped(input, schema, &mut b, opts.max_uncompressed_bytes) {
         Ok(info) => {
             b.report.format = Some(info.format);
             b.report.compressed = info.compressed;

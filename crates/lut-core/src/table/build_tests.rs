@@ -23,17 +23,26 @@ fn schema(fields: &str) -> Schema {
     s.unwrap_or_else(|| panic!("{d:?}"))
 }
 
-const STR_KEY: &str = "  - {name: id, type: string, required: true}\n  - {name: n, type: int, required: true}\n";
+const STR_KEY: &str =
+    "  - {name: id, type: string, required: true}\n  - {name: n, type: int, required: true}\n";
 
 #[test]
 fn duplicate_keys_name_both_rows_and_reject_the_version() {
-    let err = build(&spec("", "id"), &schema(STR_KEY), &b"id,n\na,1\nb,2\na,3\n"[..]).unwrap_err();
+    let err = build(
+        &spec("", "id"),
+        &schema(STR_KEY),
+        &b"id,n\na,1\nb,2\na,3\n"[..],
+    )
+    .unwrap_err();
     let r = &err.report;
     assert!(r.rejected());
     assert_eq!((r.rows_read, r.rows_invalid, r.duplicate_keys), (3, 1, 1));
     assert_eq!(r.problems[0].row, 3);
     assert_eq!(r.problems[0].column.as_deref(), Some("id"));
-    assert_eq!(r.problems[0].reason, "duplicate primary key \"a\" (rows 1 and 3)");
+    assert_eq!(
+        r.problems[0].reason,
+        "duplicate primary key \"a\" (rows 1 and 3)"
+    );
     assert!(err.to_string().contains("rejected"), "{err}");
 }
 
@@ -42,13 +51,23 @@ fn max_invalid_rows_skips_up_to_n() {
     let data = &b"id,n\na,1\nb,x\na,3\nc,4\n"[..];
     let built = build(&spec("maxInvalidRows: 2\n", "id"), &schema(STR_KEY), data).unwrap();
     assert_eq!(built.table.len(), 2);
-    assert_eq!((built.report.rows_loaded, built.report.rows_invalid), (2, 2));
-    assert!(built.report.summary().contains("skipped (2 allowed)"), "{}", built.report.summary());
+    assert_eq!(
+        (built.report.rows_loaded, built.report.rows_invalid),
+        (2, 2)
+    );
+    assert!(
+        built.report.summary().contains("skipped (2 allowed)"),
+        "{}",
+        built.report.summary()
+    );
     // The first row of a repeated key wins.
     let row = built.table.get(b"a", 0, &mut Vec::new()).unwrap();
     assert_eq!(built.table.fragment(row), br#""id":"a","n":1"#);
     let err = build(&spec("maxInvalidRows: 1\n", "id"), &schema(STR_KEY), data).unwrap_err();
-    assert!(err.report.summary().contains("more than the 1 invalid rows allowed"));
+    assert!(err
+        .report
+        .summary()
+        .contains("more than the 1 invalid rows allowed"));
 }
 
 #[test]
@@ -63,7 +82,10 @@ fn missing_and_empty_keys_and_required_values() {
         .collect();
     assert_eq!(
         reasons,
-        vec![(1, "id", "the primary key is missing"), (2, "n", "required value is missing")]
+        vec![
+            (1, "id", "the primary key is missing"),
+            (2, "n", "required value is missing")
+        ]
     );
 }
 
@@ -74,7 +96,10 @@ fn problems_are_capped_but_counted() {
         data.push_str(&format!("k{i},bad\n"));
     }
     let err = build(&spec("", "id"), &schema(STR_KEY), data.as_bytes()).unwrap_err();
-    assert_eq!(err.report.problems.len(), crate::table::report::MAX_PROBLEMS);
+    assert_eq!(
+        err.report.problems.len(),
+        crate::table::report::MAX_PROBLEMS
+    );
     assert_eq!(err.report.rows_invalid, 250);
     assert!(err.report.to_string().contains("... and 150 more"));
 }
@@ -85,15 +110,28 @@ fn integer_keys_use_normalised_digits() {
     let built = build(&spec("", "id"), &s, &b"{\"id\": 7}\n{\"id\": \"+8\"}\n"[..]).unwrap();
     assert!(built.table.get(b"7", 0, &mut Vec::new()).is_some());
     assert!(built.table.get(b"8", 0, &mut Vec::new()).is_some());
-    let err = build(&spec("", "id"), &s, &b"{\"id\": 7}\n{\"id\": \"007\"}\n"[..]).unwrap_err();
+    let err = build(
+        &spec("", "id"),
+        &s,
+        &b"{\"id\": 7}\n{\"id\": \"007\"}\n"[..],
+    )
+    .unwrap_err();
     assert_eq!(err.report.duplicate_keys, 1);
 }
 
 #[test]
 fn case_insensitive_keys_collide_when_folded() {
     let s = schema("  - {name: id, type: string, required: true}\n");
-    let err = build(&spec("caseInsensitive: true\n", "id"), &s, &b"id\nAbc\naBC\n"[..]).unwrap_err();
-    assert_eq!(err.report.problems[0].reason, "duplicate primary key \"abc\" (rows 1 and 2)");
+    let err = build(
+        &spec("caseInsensitive: true\n", "id"),
+        &s,
+        &b"id\nAbc\naBC\n"[..],
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.report.problems[0].reason,
+        "duplicate primary key \"abc\" (rows 1 and 2)"
+    );
     let built = build(&spec("", "id"), &s, &b"id\nAbc\naBC\n"[..]).unwrap();
     assert_eq!(built.table.len(), 2);
 }
@@ -101,13 +139,21 @@ fn case_insensitive_keys_collide_when_folded() {
 #[test]
 fn cidr_keys_are_normalised_and_deduplicated() {
     let s = schema("  - {name: net, type: string, required: true, validate: {cidr: any}}\n");
-    let built = build(&spec("", "net"), &s, &b"net\n10.1.2.3/8\n2001:db8::1/32\n192.0.2.1\n"[..]).unwrap();
+    let built = build(
+        &spec("", "net"),
+        &s,
+        &b"net\n10.1.2.3/8\n2001:db8::1/32\n192.0.2.1\n"[..],
+    )
+    .unwrap();
     assert_eq!(built.table.kind(), KeyKind::Cidr);
     assert_eq!(built.table.fragment(0), br#""net":"10.0.0.0/8""#);
     assert_eq!(built.table.fragment(1), br#""net":"2001:db8::/32""#);
     assert_eq!(built.table.fragment(2), br#""net":"192.0.2.1/32""#);
     let err = build(&spec("", "net"), &s, &b"net\n10.0.0.0/8\n10.9.9.9/8\n"[..]).unwrap_err();
-    assert_eq!(err.report.problems[0].reason, "duplicate primary key \"10.0.0.0/8\" (rows 1 and 2)");
+    assert_eq!(
+        err.report.problems[0].reason,
+        "duplicate primary key \"10.0.0.0/8\" (rows 1 and 2)"
+    );
 }
 
 #[test]
@@ -126,6 +172,14 @@ fn unusable_keys_are_fatal() {
 #[test]
 fn fatal_data_errors_reject_even_with_allowance() {
     let s = schema(STR_KEY);
-    let err = build(&spec("maxInvalidRows: 100\n", "id"), &s, &b"\x1f\x8b\x08\x00garbage"[..]).unwrap_err();
-    assert!(err.report.fatal.as_deref().unwrap().contains("gzip"), "{err}");
+    let err = build(
+        &spec("maxInvalidRows: 100\n", "id"),
+        &s,
+        &b"\x1f\x8b\x08\x00garbage"[..],
+    )
+    .unwrap_err();
+    assert!(
+        err.report.fatal.as_deref().unwrap().contains("gzip"),
+        "{err}"
+    );
 }

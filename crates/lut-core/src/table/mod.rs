@@ -11,7 +11,7 @@ pub mod report;
 
 use std::net::IpAddr;
 
-pub use build::{build, Built, Rejected};
+pub use build::{build, build_with, BuildOptions, Built, Rejected};
 pub use report::{BuildReport, RowProblem};
 
 use crate::index::{CidrIndex, ExactIndex};
