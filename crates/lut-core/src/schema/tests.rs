@@ -792,7 +792,7 @@ fn unknown_type() {
         assert_eq!(errs[0].1, 4, "{ty}");
         assert!(
             errs[0] == e("invalid-value", 4, "fields[0](x).type")
-                || errs[0] == e("wrong-type", 4, "fields[0](a).type"),
+                || errs[0] == e("wrong-type", 4, "fields[0](x).type"),
             "{ty}: {errs:?}"
         );
     }
