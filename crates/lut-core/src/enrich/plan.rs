@@ -57,8 +57,9 @@ pub struct CounterName {
     pub log_type: Option<String>,
 }
 
-/// An immutable set of live tables and their routes.
-#[derive(Debug, Default)]
+/// An immutable set of live tables and their routes. `Snapshot::default()` is the empty
+/// set (every event passes through unchanged).
+#[derive(Debug)]
 pub struct Snapshot {
     pub(crate) tables: Vec<LiveTable>,
     /// `"<table name>":{` per table.
@@ -70,6 +71,13 @@ pub struct Snapshot {
     pub(crate) counters: Vec<CounterName>,
     /// Distinguishes snapshots so per-thread caches notice a swap.
     pub(crate) id: u64,
+}
+
+impl Default for Snapshot {
+    fn default() -> Self {
+        // Built like any other so that it has its fallback route.
+        Snapshot::new(Vec::new())
+    }
 }
 
 impl Snapshot {
@@ -88,7 +96,11 @@ impl Snapshot {
                 })
                 .collect(),
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            ..Snapshot::default()
+            tables: Vec::new(),
+            routes: Vec::new(),
+            by_log_type: HashMap::default(),
+            fallback: 0,
+            counters: Vec::new(),
         };
         let mut log_types: Vec<&str> = Vec::new();
         for t in &tables {

@@ -1,0 +1,479 @@
+//! [`SyncEngine`]: checks and start-up loading.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use lut_core::enrich::LiveTable;
+use lut_core::project::parse_definition;
+use lut_core::registry::Registry;
+use lut_core::schema::Schema;
+use lut_core::spec::{Source, SpecOptions, TableSpec};
+use lut_core::table::{self, BuildOptions, BuildReport};
+use lut_source::{Fetch, FetchRequest, Limits, Location, ObjectSource, SourceError, Stage};
+use lut_store::datadir::now_millis;
+use lut_store::{BlobStore, Catalog, CheckRecord, NewSystemError, NewVersion, StoreError, TableRecord, VersionRecord};
+use tokio::sync::Mutex;
+
+/// Settings of the engine (service-wide, never per table).
+#[derive(Debug, Clone)]
+pub struct SyncSettings {
+    pub limits: Limits,
+    pub spec: SpecOptions,
+    /// Versions kept per table (§9, default 10); older ones and their blobs are deleted.
+    pub keep_versions: usize,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        SyncSettings {
+            limits: Limits::default(),
+            spec: SpecOptions::default(),
+            keep_versions: 10,
+        }
+    }
+}
+
+/// Why a check failed, ready to show a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub stage: Stage,
+    pub code: Option<String>,
+    pub cause: String,
+    pub remedy: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.stage)?;
+        if let Some(c) = &self.code {
+            write!(f, " ({c})")?;
+        }
+        write!(f, ": {}", self.cause)
+    }
+}
+
+impl From<SourceError> for Failure {
+    fn from(e: SourceError) -> Self {
+        Failure {
+            stage: e.stage,
+            code: e.code,
+            cause: e.cause,
+            remedy: e.remedy,
+        }
+    }
+}
+
+/// The result of one check.
+#[derive(Debug, Clone)]
+pub enum CheckOutcome {
+    /// The object still has the ETag of the version lut holds.
+    Unchanged,
+    /// A new version is live.
+    Updated {
+        version: VersionRecord,
+        report: Box<BuildReport>,
+    },
+    /// A new version was recorded but the table is pinned to an older one.
+    RecordedWhilePinned { version: VersionRecord },
+    /// The check failed; the live version (if any) is untouched.
+    Failed(Failure),
+    /// Nothing to check: the table's data was applied from a file, or it is disabled.
+    NotSynced(&'static str),
+}
+
+impl CheckOutcome {
+    pub fn is_failure(&self) -> bool {
+        matches!(self, CheckOutcome::Failed(_))
+    }
+}
+
+/// Typed telemetry: each event is logged here and counted by the service's metrics.
+#[derive(Debug, Clone)]
+pub enum SyncEvent {
+    TableLoaded { table: String, version: i64, rows: u64 },
+    TableUnchanged { table: String },
+    TableSwapped { table: String, version: i64, rows: u64, skipped_rows: u64 },
+    SyncFailed { table: String, failure: Failure },
+}
+
+/// Why a blob did not become a table.
+enum BuildFailure {
+    Unreadable(String),
+    Rejected(Box<table::Rejected>),
+}
+
+impl std::fmt::Display for BuildFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BuildFailure::Unreadable(m) => f.write_str(m),
+            BuildFailure::Rejected(r) => write!(f, "{r}"),
+        }
+    }
+}
+
+/// A live version that could not be loaded at start-up.
+#[derive(Debug, Clone)]
+pub struct LoadProblem {
+    pub table: String,
+    pub message: String,
+}
+
+/// Checks tables and keeps the registry in step with the catalog.
+pub struct SyncEngine {
+    catalog: Arc<dyn Catalog>,
+    blobs: BlobStore,
+    registry: Arc<Registry>,
+    local: Arc<dyn ObjectSource>,
+    s3: Option<Arc<dyn ObjectSource>>,
+    settings: SyncSettings,
+    /// One check per table at a time; different tables proceed in parallel.
+    locks: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    observer: Option<Arc<dyn Fn(&SyncEvent) + Send + Sync>>,
+}
+
+/// Where the engine remembers the ETag of a version it rejected, so that an unchanged
+/// broken object is neither downloaded again nor mistaken for a healthy one.
+fn rejected_key(table: &str) -> String {
+    format!("sync.rejected_etag.{table}")
+}
+
+impl SyncEngine {
+    pub fn new(
+        catalog: Arc<dyn Catalog>,
+        blobs: BlobStore,
+        registry: Arc<Registry>,
+        local: Arc<dyn ObjectSource>,
+        s3: Option<Arc<dyn ObjectSource>>,
+        settings: SyncSettings,
+    ) -> Self {
+        SyncEngine {
+            catalog,
+            blobs,
+            registry,
+            local,
+            s3,
+            settings,
+            locks: std::sync::Mutex::new(HashMap::new()),
+            observer: None,
+        }
+    }
+
+    /// Receives every [`SyncEvent`] (metrics, progress output).
+    pub fn with_observer(mut self, f: impl Fn(&SyncEvent) + Send + Sync + 'static) -> Self {
+        self.observer = Some(Arc::new(f));
+        self
+    }
+
+    pub fn catalog(&self) -> &Arc<dyn Catalog> {
+        &self.catalog
+    }
+
+    pub fn spec_options(&self) -> &SpecOptions {
+        &self.settings.spec
+    }
+
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    fn emit(&self, ev: SyncEvent) {
+        match &ev {
+            SyncEvent::TableLoaded { table, version, rows } => {
+                tracing::info!(table, version, rows, "loaded live version")
+            }
+            SyncEvent::TableUnchanged { table } => tracing::debug!(table, "unchanged"),
+            SyncEvent::TableSwapped { table, version, rows, skipped_rows } => {
+                tracing::info!(table, version, rows, skipped_rows, "new version live")
+            }
+            SyncEvent::SyncFailed { table, failure } => {
+                tracing::warn!(table, stage = %failure.stage, code = ?failure.code, cause = %failure.cause, "sync failed")
+            }
+        }
+        if let Some(o) = &self.observer {
+            o(&ev);
+        }
+    }
+
+    /// Loads the live version of every enabled table from the data directory and
+    /// publishes them together, before any network call. Tables that cannot be loaded are
+    /// reported (and raised as system errors) but do not stop the others.
+    pub async fn load_live(&self) -> Result<Vec<LoadProblem>, StoreError> {
+        let mut live = Vec::new();
+        let mut problems = Vec::new();
+        for rec in self.catalog.tables()? {
+            if !rec.enabled {
+                continue;
+            }
+            let Some(version) = self.catalog.live_version(&rec.name)? else {
+                continue;
+            };
+            match self.load_version(&rec, &version).await {
+                Ok(t) => {
+                    self.emit(SyncEvent::TableLoaded {
+                        table: rec.name.clone(),
+                        version: version.id,
+                        rows: version.rows,
+                    });
+                    live.push(t);
+                }
+                Err(message) => {
+                    self.catalog.raise_error(&NewSystemError {
+                        table: Some(rec.name.clone()),
+                        severity: "CRITICAL".into(),
+                        stage: Stage::Parse.as_str().into(),
+                        code: Some("LiveVersionUnreadable".into()),
+                        message: format!("the live version could not be loaded at start-up: {message}"),
+                        remedy: "run `lut sync` for this table to fetch a fresh version".into(),
+                        at: now_millis(),
+                    })?;
+                    problems.push(LoadProblem {
+                        table: rec.name.clone(),
+                        message,
+                    });
+                }
+            }
+        }
+        self.registry.publish(live);
+        Ok(problems)
+    }
+
+    async fn load_version(&self, rec: &TableRecord, v: &VersionRecord) -> Result<LiveTable, String> {
+        let (spec, schema) = self.definition(rec).map_err(|f| f.cause)?;
+        let path = self.blobs.path(&v.sha256).map_err(|e| e.to_string())?;
+        let (spec, schema) = (Arc::new(spec), Arc::new(schema));
+        let built = self
+            .build_blob(spec.clone(), schema.clone(), path)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(LiveTable {
+            spec,
+            schema,
+            table: Arc::new(built.table),
+        })
+    }
+
+    fn definition(&self, rec: &TableRecord) -> Result<(TableSpec, Schema), Failure> {
+        parse_definition(&rec.spec_yaml, &rec.schema_yaml, &self.settings.spec).map_err(|d| Failure {
+            stage: Stage::Validate,
+            code: Some("InvalidDefinition".into()),
+            cause: format!(
+                "the stored definition is invalid: {}",
+                d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("; ")
+            ),
+            remedy: "fix the spec and run `lut apply` again".into(),
+        })
+    }
+
+    /// Builds a table from a blob on a blocking thread, beside whatever is live.
+    async fn build_blob(&self, spec: Arc<TableSpec>, schema: Arc<Schema>, path: PathBuf) -> Result<table::Built, BuildFailure> {
+        let opts = BuildOptions {
+            max_uncompressed_bytes: self.settings.limits.max_uncompressed_bytes,
+        };
+        let res = tokio::task::spawn_blocking(move || {
+            let file = std::fs::File::open(&path)
+                .map_err(|e| BuildFailure::Unreadable(format!("cannot open {}: {e}", path.display())))?;
+            table::build_with(&spec, &schema, std::io::BufReader::new(file), &opts)
+                .map_err(|r| BuildFailure::Rejected(Box::new(r)))
+        })
+        .await;
+        res.unwrap_or_else(|e| Err(BuildFailure::Unreadable(format!("the build task failed: {e}"))))
+    }
+
+    fn lock_for(&self, table: &str) -> Arc<Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        locks.entry(table.to_string()).or_default().clone()
+    }
+
+    /// Checks one table now. Store errors (the catalog itself failing) are returned as
+    /// `Err`; everything about the table's source and data is in the outcome.
+    pub async fn check(&self, name: &str) -> Result<CheckOutcome, StoreError> {
+        let lock = self.lock_for(name);
+        let _guard = lock.lock().await;
+        let started = Instant::now();
+        let rec = self
+            .catalog
+            .table(name)?
+            .ok_or_else(|| StoreError::NoSuchTable(name.to_string()))?;
+        if !rec.enabled {
+            return Ok(CheckOutcome::NotSynced("the table is disabled"));
+        }
+        let outcome = match self.definition(&rec) {
+            Err(f) => CheckOutcome::Failed(f),
+            Ok((spec, schema)) => self.check_source(&rec, spec, schema).await?,
+        };
+        self.record(name, &outcome, started)?;
+        Ok(outcome)
+    }
+
+    async fn check_source(&self, rec: &TableRecord, spec: TableSpec, schema: Schema) -> Result<CheckOutcome, StoreError> {
+        let (location, source) = match &spec.source {
+            Source::File { .. } => return Ok(CheckOutcome::NotSynced("its data is applied from a file")),
+            Source::Watch(w) => (Location::File(w.path.clone()), Some(self.local.clone())),
+            Source::S3(s3) => (
+                Location::S3 {
+                    uri: s3.uri.clone(),
+                    role_arn: s3.role_arn.clone(),
+                    kms_key: s3.kms_key.clone(),
+                },
+                self.s3.clone(),
+            ),
+        };
+        let Some(source) = source else {
+            return Ok(CheckOutcome::Failed(Failure {
+                stage: Stage::AssumeRole,
+                code: Some("NoAwsAccess".into()),
+                cause: "lut has no AWS access configured, so it cannot read S3 tables".into(),
+                remedy: "give lut AWS credentials (environment, profile or instance role) and restart it".into(),
+            }));
+        };
+        let rejected = self
+            .catalog
+            .setting(&rejected_key(&rec.name))?
+            .filter(|etag| !etag.is_empty());
+        let latest = self.catalog.latest_version(&rec.name)?;
+        let if_none_match = rejected.clone().or_else(|| latest.as_ref().and_then(|v| v.etag.clone()));
+        let req = FetchRequest {
+            table: rec.name.clone(),
+            location,
+            if_none_match,
+        };
+        let downloaded = match source.fetch(&req).await {
+            Err(e) => return Ok(CheckOutcome::Failed(e.into())),
+            Ok(Fetch::NotModified) if rejected.is_some() => {
+                return Ok(CheckOutcome::Failed(Failure {
+                    stage: Stage::Validate,
+                    code: Some("StillRejected".into()),
+                    cause: "the object has not changed since its data was rejected".into(),
+                    remedy: "fix the data in the object; lut picks up the new version on the next check".into(),
+                }))
+            }
+            Ok(Fetch::NotModified) => return Ok(CheckOutcome::Unchanged),
+            Ok(Fetch::Modified(d)) => d,
+        };
+        let tmp = downloaded.path.keep().map_err(|e| StoreError::Io(e.error))?;
+        let blob = self.blobs.put_file(&tmp, &downloaded.sha256)?;
+        let (spec, schema) = (Arc::new(spec), Arc::new(schema));
+        let built = match self.build_blob(spec.clone(), schema.clone(), blob).await {
+            Ok(b) => b,
+            Err(failure) => {
+                if let Some(etag) = &downloaded.etag {
+                    self.catalog.set_setting(&rejected_key(&rec.name), etag)?;
+                }
+                return Ok(CheckOutcome::Failed(rejected_failure(&failure)));
+            }
+        };
+        let version = self.catalog.add_version(
+            &NewVersion {
+                table: rec.name.clone(),
+                etag: downloaded.etag.clone(),
+                size: downloaded.size,
+                sha256: downloaded.sha256.clone(),
+                rows: built.table.len() as u64,
+                source: downloaded.source.clone(),
+                fetched_at: now_millis(),
+            },
+            true,
+        )?;
+        self.catalog.set_setting(&rejected_key(&rec.name), "")?;
+        if !version.live {
+            // A rolled-back table is pinned: newer objects are recorded, not served (§9).
+            return Ok(CheckOutcome::RecordedWhilePinned { version });
+        }
+        self.registry.swap_table(LiveTable {
+            spec,
+            schema,
+            table: Arc::new(built.table),
+        });
+        self.retain(&rec.name)?;
+        Ok(CheckOutcome::Updated {
+            version,
+            report: Box::new(built.report),
+        })
+    }
+
+    /// Keeps the newest versions (§9) and deletes blobs no version refers to any more.
+    fn retain(&self, table: &str) -> Result<(), StoreError> {
+        self.catalog.prune_versions(table, self.settings.keep_versions.max(1))?;
+        self.blobs.gc(&self.catalog.referenced_blobs()?)?;
+        Ok(())
+    }
+
+    /// Records the check, raises or resolves system errors, and emits the event.
+    fn record(&self, name: &str, outcome: &CheckOutcome, started: Instant) -> Result<(), StoreError> {
+        let at = now_millis();
+        let duration_ms = started.elapsed().as_millis() as i64;
+        let mut check = CheckRecord {
+            table: name.to_string(),
+            at,
+            outcome: String::new(),
+            version_id: None,
+            stage: None,
+            code: None,
+            message: None,
+            duration_ms,
+        };
+        match outcome {
+            CheckOutcome::NotSynced(_) => return Ok(()),
+            CheckOutcome::Unchanged => {
+                check.outcome = "unchanged".into();
+                self.catalog.resolve_errors(name, at)?;
+                self.emit(SyncEvent::TableUnchanged { table: name.to_string() });
+            }
+            CheckOutcome::RecordedWhilePinned { version } => {
+                check.outcome = "recorded".into();
+                check.version_id = Some(version.id);
+                self.catalog.resolve_errors(name, at)?;
+            }
+            CheckOutcome::Updated { version, report } => {
+                check.outcome = "updated".into();
+                check.version_id = Some(version.id);
+                self.catalog.resolve_errors(name, at)?;
+                self.emit(SyncEvent::TableSwapped {
+                    table: name.to_string(),
+                    version: version.id,
+                    rows: version.rows,
+                    skipped_rows: report.rows_invalid,
+                });
+            }
+            CheckOutcome::Failed(f) => {
+                check.outcome = "failed".into();
+                check.stage = Some(f.stage.as_str().into());
+                check.code = f.code.clone();
+                check.message = Some(f.cause.clone());
+                self.catalog.raise_error(&NewSystemError {
+                    table: Some(name.to_string()),
+                    severity: "CRITICAL".into(),
+                    stage: f.stage.as_str().into(),
+                    code: f.code.clone(),
+                    message: f.cause.clone(),
+                    remedy: f.remedy.clone(),
+                    at,
+                })?;
+                self.emit(SyncEvent::SyncFailed {
+                    table: name.to_string(),
+                    failure: f.clone(),
+                });
+            }
+        }
+        self.catalog.record_check(&check)
+    }
+}
+
+fn rejected_failure(f: &BuildFailure) -> Failure {
+    let (stage, code, detail) = match f {
+        BuildFailure::Unreadable(m) => (Stage::Download, "BlobUnreadable", m.clone()),
+        BuildFailure::Rejected(r) if r.report.fatal.is_some() => (Stage::Parse, "DataUnreadable", r.report.summary()),
+        BuildFailure::Rejected(r) => {
+            let first: Vec<String> = r.report.problems.iter().take(3).map(|p| p.to_string()).collect();
+            (Stage::Validate, "RowsRejected", format!("{} ({})", r.report.summary(), first.join("; ")))
+        }
+    };
+    Failure {
+        stage,
+        code: Some(code.into()),
+        cause: format!("the new data was rejected: {detail}; the previous version stays live"),
+        remedy: "fix the data in the object (see the problems listed), or set maxInvalidRows if some bad rows are acceptable".into(),
+    }
+}

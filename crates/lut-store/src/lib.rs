@@ -1,0 +1,191 @@
+//! lut-store: durable state in a data directory, embedded (no server).
+//!
+//! - [`Catalog`]: table definitions, versions, sync history, system errors and settings,
+//!   behind a trait so a PostgreSQL catalog can follow; [`sqlite::SqliteCatalog`] is the
+//!   embedded implementation (WAL mode, so a CLI and a running server can share it).
+//! - [`blobs::BlobStore`]: version data stored content-addressed by sha256; a blob is
+//!   written to a temp file, fsynced and renamed before the catalog transaction that makes
+//!   it live, so a crash never leaves a live version without its data.
+//! - [`DataDir`]: the directory layout tying the two together.
+
+pub mod blobs;
+pub mod datadir;
+pub mod migrations;
+pub mod sqlite;
+
+use serde::Serialize;
+
+pub use blobs::BlobStore;
+pub use datadir::{now_millis, DataDir};
+pub use migrations::SCHEMA_VERSION;
+pub use sqlite::SqliteCatalog;
+
+/// Milliseconds since the Unix epoch.
+pub type Millis = i64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("catalog error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("data directory error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the catalog was written by a newer lut (schema version {found}, this lut knows up to {known})")]
+    TooNew { found: i64, known: i64 },
+    #[error("no table named {0:?}")]
+    NoSuchTable(String),
+    #[error("{0}")]
+    Conflict(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A table definition as stored: the PAT spec and its schema as YAML text (the source of
+/// truth, re-parsed by lut-core on load, and exportable unchanged).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableRecord {
+    pub name: String,
+    pub enabled: bool,
+    pub spec_yaml: String,
+    pub schema_name: String,
+    pub schema_yaml: String,
+    /// `file`, `s3` or `upload`.
+    pub source_kind: String,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// A version to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewVersion {
+    pub table: String,
+    pub etag: Option<String>,
+    pub size: u64,
+    pub sha256: String,
+    pub rows: u64,
+    /// `s3://...`, `file://...` or `upload`.
+    pub source: String,
+    pub fetched_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VersionRecord {
+    pub id: i64,
+    pub table: String,
+    pub etag: Option<String>,
+    pub size: u64,
+    pub sha256: String,
+    pub rows: u64,
+    pub source: String,
+    pub fetched_at: Millis,
+    pub live: bool,
+}
+
+/// The outcome of one check of a table's source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckRecord {
+    pub table: String,
+    pub at: Millis,
+    /// `unchanged`, `updated` or `failed`.
+    pub outcome: String,
+    pub version_id: Option<i64>,
+    pub stage: Option<String>,
+    pub code: Option<String>,
+    pub message: Option<String>,
+    pub duration_ms: i64,
+}
+
+/// A system error to raise; repeats of an open error with the same (table, stage, code)
+/// update that record instead of adding one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSystemError {
+    pub table: Option<String>,
+    /// `CRITICAL`, `HIGH`, `MEDIUM`, `LOW`, `INFO`.
+    pub severity: String,
+    pub stage: String,
+    pub code: Option<String>,
+    pub message: String,
+    pub remedy: String,
+    pub at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SystemErrorRecord {
+    pub id: i64,
+    pub table: Option<String>,
+    pub severity: String,
+    pub stage: String,
+    pub code: Option<String>,
+    pub message: String,
+    pub remedy: String,
+    pub first_seen: Millis,
+    pub last_seen: Millis,
+    pub count: i64,
+    pub resolved_at: Option<Millis>,
+    pub acknowledged_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorFilter {
+    pub table: Option<String>,
+    /// Include resolved errors.
+    pub all: bool,
+}
+
+/// One all-or-nothing change of definitions (`lut apply`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DefinitionChange {
+    pub upsert: Vec<TableRecord>,
+    pub delete: Vec<String>,
+    /// Versions of file-backed tables to record and make live in the same transaction;
+    /// their blobs must already be in the blob store.
+    pub versions: Vec<NewVersion>,
+}
+
+/// The catalog of tables, versions, checks, errors and settings.
+pub trait Catalog: Send + Sync {
+    /// Applies definitions (and initial versions) in one transaction.
+    fn apply(&self, change: &DefinitionChange) -> Result<()>;
+    fn tables(&self) -> Result<Vec<TableRecord>>;
+    fn table(&self, name: &str) -> Result<Option<TableRecord>>;
+    fn set_enabled(&self, name: &str, enabled: bool) -> Result<()>;
+
+    /// Records a version; with `make_live` it becomes the table's live version in the same
+    /// transaction.
+    fn add_version(&self, v: &NewVersion, make_live: bool) -> Result<VersionRecord>;
+    fn versions(&self, table: &str) -> Result<Vec<VersionRecord>>;
+    fn live_version(&self, table: &str) -> Result<Option<VersionRecord>>;
+    /// The newest version recorded (live or not): its ETag is what the next conditional
+    /// GET sends.
+    fn latest_version(&self, table: &str) -> Result<Option<VersionRecord>>;
+    /// Every sha256 any version refers to (blobs not listed may be deleted).
+    fn referenced_blobs(&self) -> Result<Vec<String>>;
+
+    /// Makes an existing version of `table` live (rollback, SPEC §9); with `pin` the table
+    /// is pinned so later syncs record newer versions without making them live, without it
+    /// the table is unpinned. Fails with `Conflict` if the version is not the table's.
+    fn set_live(&self, table: &str, version_id: i64, pin: bool) -> Result<VersionRecord>;
+    /// Pins or unpins a table without changing its live version.
+    fn set_pinned(&self, table: &str, pinned: bool) -> Result<()>;
+    /// Whether a table is pinned. While it is, `add_version(v, true)` records `v` but
+    /// leaves the live version alone (the returned record's `live` is false); `apply`
+    /// versions are made live and unpin.
+    fn is_pinned(&self, table: &str) -> Result<bool>;
+    /// Retention: deletes all but the newest `keep` versions of `table`, never the live
+    /// one; returns how many were deleted. Their blobs become garbage for `BlobStore::gc`.
+    fn prune_versions(&self, table: &str, keep: usize) -> Result<usize>;
+
+    fn record_check(&self, c: &CheckRecord) -> Result<()>;
+    fn checks(&self, table: &str, limit: usize) -> Result<Vec<CheckRecord>>;
+
+    fn raise_error(&self, e: &NewSystemError) -> Result<SystemErrorRecord>;
+    /// Resolves the open errors of a table (a later check succeeded); returns how many.
+    fn resolve_errors(&self, table: &str, at: Millis) -> Result<usize>;
+    fn acknowledge_error(&self, id: i64, at: Millis) -> Result<bool>;
+    fn errors(&self, filter: &ErrorFilter) -> Result<Vec<SystemErrorRecord>>;
+
+    fn setting(&self, key: &str) -> Result<Option<String>>;
+    fn set_setting(&self, key: &str, value: &str) -> Result<()>;
+    /// Stores `value` under `key` unless a value is already there, and returns the stored
+    /// value: two processes generating an ExternalId at first start agree on one.
+    fn setting_or_init(&self, key: &str, value: &str) -> Result<String>;
+}
