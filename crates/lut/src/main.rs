@@ -1,20 +1,21 @@
-//! The `lut` command line: thin commands over `lut-core`.
+//! The `lut` command line: thin commands over the library crates.
 //!
-//! Exit codes a script can trust: 0 success, 1 invalid input or specs, 2 usage error.
+//! Exit codes a script can trust: 0 success, 1 invalid input, failed checks or errors,
+//! 2 usage error.
 
 mod cmd;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "lut",
-    version,
-    about = "Keep security lookup tables in sync and enrich log events with them"
-)]
+#[command(name = "lut", version, about = "Keep security lookup tables in sync and enrich log events with them")]
 struct Cli {
+    /// Where lut keeps its catalog and table versions.
+    #[arg(long, global = true, env = "LUT_DATA_DIR", default_value = "./lut-data")]
+    data_dir: PathBuf,
     #[command(subcommand)]
     command: Command,
 }
@@ -23,15 +24,33 @@ struct Cli {
 enum Command {
     /// Check lookup-table specs, schemas and data files (every problem is listed).
     Validate(cmd::validate::Args),
-    /// Enrich NDJSON events with the tables of a spec directory.
+    /// Load a directory of specs, schemas and data into the data directory (all or nothing).
+    Apply(cmd::apply::Args),
+    /// List and inspect the tables in the data directory.
+    #[command(subcommand)]
+    Tables(cmd::tables::Command),
+    /// Check synced tables' sources now (or keep checking with --watch).
+    Sync(cmd::sync::Args),
+    /// Show system errors.
+    Errors(cmd::errors::Args),
+    /// Show the service principal, the ExternalId and the role-name prefix.
+    Settings(cmd::settings::Args),
+    /// Enrich NDJSON events with a spec directory's tables or the data directory's live tables.
     Enrich(cmd::enrich::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    cmd::init_logging();
+    let dd = cli.data_dir;
     let result = match cli.command {
         Command::Validate(args) => cmd::validate::run(args),
-        Command::Enrich(args) => cmd::enrich::run(args),
+        Command::Apply(args) => cmd::apply::run(&dd, args),
+        Command::Tables(c) => cmd::tables::run(&dd, c),
+        Command::Sync(args) => cmd::sync::run(&dd, args),
+        Command::Errors(args) => cmd::errors::run(&dd, args),
+        Command::Settings(args) => cmd::settings::run(&dd, args),
+        Command::Enrich(args) => cmd::enrich::run(&dd, args),
     };
     match result {
         Ok(code) => code,

@@ -7,7 +7,8 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::process::ExitCode;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -15,15 +16,18 @@ use anyhow::{Context, Result};
 use lut_core::diag::Diagnostic;
 use lut_core::enrich::{Enricher, Outcome, Snapshot};
 use lut_core::project::{self, LoadOptions};
+use lut_core::registry::Registry;
+use lut_store::Catalog;
 use lut_core::spec::Source;
 
-use super::{fails, print_diagnostics};
+use super::{fails, print_diagnostics, state};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Directory of lookup-table specs, schemas and data files.
+    /// Directory of lookup-table specs, schemas and data files (default: the live tables
+    /// of the data directory).
     #[arg(long)]
-    spec_dir: PathBuf,
+    spec_dir: Option<PathBuf>,
     /// Log type for events that carry no `p_log_type`.
     #[arg(long)]
     log_type: Option<String>,
@@ -44,41 +48,18 @@ pub struct Args {
 const READ_BLOCK: usize = 1 << 20;
 const FLUSH_AT: usize = 1 << 20;
 
-pub fn run(args: Args) -> Result<ExitCode> {
+pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
     let started = Instant::now();
-    let mut p = project::load(
-        std::slice::from_ref(&args.spec_dir),
-        &LoadOptions {
-            load_data: true,
-            ..LoadOptions::default()
+    let snapshot = match &args.spec_dir {
+        Some(dir) => match from_spec_dir(dir, args.quiet) {
+            Some(s) => s,
+            None => return Ok(ExitCode::from(1)),
         },
-    );
-    if p.spec_count() == 0 {
-        p.diagnostics.push(Diagnostic::error(
-            "no-specs",
-            format!("no lookup-table spec found in {}", args.spec_dir.display()),
-        ));
-    }
-    if fails(&p.diagnostics, false) {
-        print_diagnostics(&p.diagnostics);
-        eprintln!("lut: refusing to enrich: the spec directory has errors (nothing was written)");
-        return Ok(ExitCode::from(1));
-    }
-    for t in &p.tables {
-        if t.spec.enabled && matches!(t.spec.source, Source::S3(_)) {
-            p.diagnostics.push(Diagnostic::warning(
-                "s3-table-skipped",
-                format!("table {:?} syncs from S3; `lut enrich --spec-dir` only loads Filename data, so it is skipped", t.spec.name),
-            ));
-        }
-    }
-    if !args.quiet {
-        print_diagnostics(&p.diagnostics);
-    }
+        None => from_data_dir(data_dir, args.quiet)?,
+    };
     let load_secs = started.elapsed().as_secs_f64();
-    let snapshot = Snapshot::new(p.into_live_tables());
     if snapshot.tables().is_empty() && !args.quiet {
-        eprintln!("lut: warning: no enabled table with local data; events pass through unchanged");
+        eprintln!("lut: warning: no enabled table with data; events pass through unchanged");
     }
 
     let input: Box<dyn Read> = match &args.input {
@@ -126,6 +107,68 @@ pub fn run(args: Args) -> Result<ExitCode> {
 enum StreamError {
     Strict { line: u64, reason: String },
     Io(anyhow::Error),
+}
+
+/// The tables of a spec directory; `None` (after printing why) when anything in it is
+/// invalid, so nothing is enriched with a partial set.
+fn from_spec_dir(dir: &Path, quiet: bool) -> Option<Snapshot> {
+    let mut p = project::load(
+        std::slice::from_ref(&dir.to_path_buf()),
+        &LoadOptions {
+            load_data: true,
+            ..LoadOptions::default()
+        },
+    );
+    if p.spec_count() == 0 {
+        p.diagnostics.push(Diagnostic::error(
+            "no-specs",
+            format!("no lookup-table spec found in {}", dir.display()),
+        ));
+    }
+    if fails(&p.diagnostics, false) {
+        print_diagnostics(&p.diagnostics);
+        eprintln!("lut: refusing to enrich: the spec directory has errors (nothing was written)");
+        return None;
+    }
+    for t in &p.tables {
+        if t.spec.enabled && !matches!(t.spec.source, Source::File { .. }) {
+            p.diagnostics.push(Diagnostic::warning(
+                "synced-table-skipped",
+                format!(
+                    "table {:?} syncs from a source; `lut enrich --spec-dir` only loads Filename data, so it is skipped (use `lut apply` and `lut sync`, then `lut enrich` without --spec-dir)",
+                    t.spec.name
+                ),
+            ));
+        }
+    }
+    if !quiet {
+        print_diagnostics(&p.diagnostics);
+    }
+    Some(Snapshot::new(p.into_live_tables()))
+}
+
+/// The live versions of the data directory's enabled tables, loaded without any network
+/// call; tables without a live version yet are reported and skipped.
+fn from_data_dir(data_dir: &Path, quiet: bool) -> Result<Snapshot> {
+    let dd = state::open(data_dir)?;
+    let registry = Arc::new(Registry::default());
+    let rt = state::runtime()?;
+    let problems = rt.block_on(async {
+        let engine = state::engine(&dd, registry.clone()).await?;
+        anyhow::Ok(engine.load_live().await?)
+    })?;
+    if !quiet {
+        for p in problems {
+            eprintln!("lut: warning: table {:?} skipped: {}", p.table, p.message);
+        }
+        for t in dd.catalog().tables()? {
+            if t.enabled && dd.catalog().live_version(&t.name)?.is_none() {
+                eprintln!("lut: warning: table {:?} has no data yet (run `lut sync`); skipped", t.name);
+            }
+        }
+    }
+    let snap = registry.load();
+    Ok(Snapshot::new(snap.tables().to_vec()))
 }
 
 fn now_nanos() -> i64 {

@@ -43,6 +43,16 @@ where
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lut"));
     cmd.args(args)
         .env_remove("LUT_ROLE_PREFIX")
+        .env_remove("LUT_EXTERNAL_ID")
+        .env_remove("LUT_DATA_DIR")
+        .env_remove("AWS_PROFILE")
+        // Keep every AWS call on loopback: no instance metadata, no real endpoints.
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_ACCESS_KEY_ID", "AKIDLUTTESTS")
+        .env("AWS_SECRET_ACCESS_KEY", "lut-tests-secret")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_MAX_ATTEMPTS", "1")
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {

@@ -1,0 +1,118 @@
+//! `lut sync [NAME...]`: check tables' sources now, one line per table; `--watch` runs the
+//! scheduler in the foreground until Ctrl-C.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Result};
+use lut_core::registry::Registry;
+use lut_service::sync::{CheckOutcome, Scheduler, SchedulerSettings, SyncEvent};
+use lut_store::Catalog;
+
+use super::state;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Tables to check (default: every enabled table that syncs from a source).
+    names: Vec<String>,
+    /// Keep checking every table on its period until interrupted.
+    #[arg(long)]
+    watch: bool,
+    /// Checks running at once.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+}
+
+pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
+    let dd = state::open(data_dir)?;
+    let rt = state::runtime()?;
+    rt.block_on(async move {
+        let registry = Arc::new(Registry::default());
+        if args.watch {
+            let engine = state::engine(&dd, registry).await?.with_observer(print_event);
+            let problems = engine.load_live().await?;
+            for p in problems {
+                eprintln!("lut: warning: {}: {}", p.table, p.message);
+            }
+            let (scheduler, _handle) = Scheduler::new(
+                Arc::new(engine),
+                SchedulerSettings {
+                    max_concurrent: args.concurrency,
+                    ..SchedulerSettings::default()
+                },
+            );
+            eprintln!("lut: watching {} (Ctrl-C stops)", data_dir.display());
+            scheduler
+                .run(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await;
+            eprintln!("lut: stopped");
+            return Ok(ExitCode::SUCCESS);
+        }
+        let engine = state::engine(&dd, registry).await?;
+        let catalog = dd.catalog();
+        let names: Vec<String> = if args.names.is_empty() {
+            catalog
+                .tables()?
+                .into_iter()
+                .filter(|t| t.enabled && t.source_kind != "file")
+                .map(|t| t.name)
+                .collect()
+        } else {
+            for n in &args.names {
+                if catalog.table(n)?.is_none() {
+                    bail!("no table named {n:?} in {}", data_dir.display());
+                }
+            }
+            args.names.clone()
+        };
+        if names.is_empty() {
+            println!("no tables to sync");
+        }
+        let mut failed = 0;
+        for name in names {
+            let outcome = engine.check(&name).await?;
+            if outcome.is_failure() {
+                failed += 1;
+            }
+            println!("{name}: {}", describe(&outcome));
+        }
+        Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    })
+}
+
+fn describe(o: &CheckOutcome) -> String {
+    match o {
+        CheckOutcome::Unchanged => "unchanged".into(),
+        CheckOutcome::Updated { version, report } => {
+            let mut s = format!("updated to version {} ({} rows", version.id, version.rows);
+            if report.rows_invalid > 0 {
+                s.push_str(&format!(", {} invalid rows skipped", report.rows_invalid));
+            }
+            s.push(')');
+            s
+        }
+        CheckOutcome::RecordedWhilePinned { version } => {
+            format!("new version {} recorded; the table is pinned, so it is not live", version.id)
+        }
+        CheckOutcome::Failed(f) => format!("failed at {f} — {}", f.remedy),
+        CheckOutcome::NotSynced(why) => format!("not synced: {why}"),
+    }
+}
+
+fn print_event(ev: &SyncEvent) {
+    match ev {
+        SyncEvent::TableLoaded { table, version, rows } => {
+            eprintln!("lut: {table}: serving version {version} ({rows} rows)")
+        }
+        SyncEvent::TableUnchanged { table } => eprintln!("lut: {table}: unchanged"),
+        SyncEvent::TableSwapped { table, version, rows, skipped_rows } => {
+            eprintln!("lut: {table}: version {version} live ({rows} rows, {skipped_rows} skipped)")
+        }
+        SyncEvent::SyncFailed { table, failure } => {
+            eprintln!("lut: {table}: failed at {failure} — {}", failure.remedy)
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! `lut tables list|show`: what the data directory holds.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+use lut_core::project::parse_definition;
+use lut_core::spec::{Source, SpecOptions};
+use lut_store::{Catalog, ErrorFilter};
+use serde_json::json;
+
+use super::{state, time, Format};
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// One line per table: source, live version, last check.
+    List {
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// A table's configuration, live version, last check and open errors.
+    Show {
+        name: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+}
+
+pub fn run(data_dir: &Path, cmd: Command) -> Result<ExitCode> {
+    let dd = state::open(data_dir)?;
+    let catalog = dd.catalog();
+    match cmd {
+        Command::List { format } => {
+            let mut rows = Vec::new();
+            for t in catalog.tables()? {
+                let live = catalog.live_version(&t.name)?;
+                let last = catalog.checks(&t.name, 1)?.into_iter().next();
+                rows.push((t, live, last));
+            }
+            if format == Format::Json {
+                let v: Vec<_> = rows
+                    .iter()
+                    .map(|(t, live, last)| {
+                        json!({"name": t.name, "enabled": t.enabled, "source": t.source_kind,
+                               "schema": t.schema_name, "live_version": live, "last_check": last})
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            if rows.is_empty() {
+                println!("no tables in {} (add some with `lut apply DIR`)", data_dir.display());
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!("{:<32} {:<8} {:<6} {:>10} {:<22} LAST CHECK", "NAME", "ENABLED", "SOURCE", "ROWS", "LIVE SINCE");
+            for (t, live, last) in rows {
+                let (rows, since) = live.map_or(("-".to_string(), "-".to_string()), |v| (v.rows.to_string(), time(v.fetched_at)));
+                let last = last.map_or("-".to_string(), |c| format!("{} {}", c.outcome, time(c.at)));
+                println!("{:<32} {:<8} {:<6} {:>10} {:<22} {}", t.name, if t.enabled { "yes" } else { "no" }, t.source_kind, rows, since, last);
+            }
+        }
+        Command::Show { name, format } => {
+            let Some(t) = catalog.table(&name)? else {
+                bail!("no table named {name:?} in {}", data_dir.display());
+            };
+            let live = catalog.live_version(&name)?;
+            let versions = catalog.versions(&name)?;
+            let checks = catalog.checks(&name, 5)?;
+            let errors = catalog.errors(&ErrorFilter {
+                table: Some(name.clone()),
+                all: false,
+            })?;
+            let pinned = catalog.is_pinned(&name)?;
+            if format == Format::Json {
+                let v = json!({"table": t, "pinned": pinned, "live_version": live, "versions": versions,
+                               "recent_checks": checks, "open_errors": errors});
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!("name:        {}", t.name);
+            println!("enabled:     {}", t.enabled);
+            println!("schema:      {}", t.schema_name);
+            match parse_definition(&t.spec_yaml, &t.schema_yaml, &SpecOptions { role_prefix: state::role_prefix() }) {
+                Ok((spec, _)) => {
+                    match &spec.source {
+                        Source::File { filename } => println!("source:      file {filename} (applied with `lut apply`)"),
+                        Source::S3(s3) => {
+                            println!("source:      {} every {} min", s3.uri, s3.period_minutes);
+                            println!("role:        {}", s3.role_arn);
+                            if let Some(k) = &s3.kms_key {
+                                println!("kms key:     arn:{}:kms:{}:{}:key/{}", k.partition, k.region, k.account, k.key_id);
+                            }
+                        }
+                        Source::Watch(w) => println!("source:      file://{} every {} min", w.path.display(), w.period_minutes),
+                    }
+                    println!("primary key: {}", spec.primary_key);
+                    if spec.log_types.is_empty() {
+                        println!("log types:   all, through indicator fields");
+                    }
+                    for lt in &spec.log_types {
+                        let sels: Vec<&str> = lt.selectors.iter().map(|s| s.source.as_str()).collect();
+                        println!("log type:    {} [{}]", lt.log_type, if sels.is_empty() { "indicator fields".to_string() } else { sels.join(", ") });
+                    }
+                }
+                Err(d) => println!("definition:  INVALID ({} problems)", d.len()),
+            }
+            match &live {
+                Some(v) => println!(
+                    "live:        version {} — {} rows, {} bytes, sha256 {}, from {} at {}{}",
+                    v.id, v.rows, v.size, &v.sha256[..12], v.source, time(v.fetched_at),
+                    if pinned { " (pinned)" } else { "" }
+                ),
+                None => println!("live:        none yet"),
+            }
+            println!("versions:    {}", versions.len());
+            for c in &checks {
+                let detail = match (&c.stage, &c.code, &c.message) {
+                    (Some(s), code, Some(m)) => format!(" at {s}{}: {m}", code.as_ref().map(|c| format!(" ({c})")).unwrap_or_default()),
+                    _ => String::new(),
+                };
+                println!("check:       {} {}{} ({} ms)", time(c.at), c.outcome, detail, c.duration_ms);
+            }
+            for e in &errors {
+                println!("error:       #{} {} {}: {} — {}", e.id, e.severity, e.stage, e.message, e.remedy);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
