@@ -230,3 +230,29 @@ async fn scheduler_checks_new_tables_and_answers_sync_now() {
     tokio::time::timeout(Duration::from_secs(5), run).await.unwrap().unwrap();
     assert!(handle.sync_now("accounts").await.is_err(), "a stopped scheduler says so");
 }
+
+#[tokio::test]
+async fn a_changed_definition_rereads_an_unchanged_object() {
+    let w = World::new();
+    let engine = w.engine(Limits::default());
+    // Rows that the first schema rejects (n is not an int) ...
+    w.write("id,owner,n\n111,alice,x\n");
+    assert!(matches!(engine.check("accounts").await.unwrap(), CheckOutcome::Failed(_)));
+    // ... and that a corrected schema accepts, without the object changing.
+    std::thread::sleep(Duration::from_millis(5));
+    let now = lut_store::datadir::now_millis();
+    let catalog = w.datadir.catalog();
+    let mut rec = catalog.table("accounts").unwrap().unwrap();
+    rec.schema_yaml = SCHEMA.replace("{name: n, type: int}", "{name: n, type: string}");
+    rec.updated_at = now;
+    catalog
+        .apply(&DefinitionChange {
+            upsert: vec![rec],
+            ..DefinitionChange::default()
+        })
+        .unwrap();
+    let outcome = engine.check("accounts").await.unwrap();
+    assert!(matches!(outcome, CheckOutcome::Updated { .. }), "{outcome:?}");
+    assert_eq!(w.owner("111").as_deref(), Some("alice"));
+    assert!(matches!(engine.check("accounts").await.unwrap(), CheckOutcome::Unchanged));
+}

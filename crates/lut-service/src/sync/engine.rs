@@ -139,6 +139,14 @@ fn rejected_key(table: &str) -> String {
     format!("sync.rejected_etag.{table}")
 }
 
+/// Where the engine remembers which definition (its `updated_at`) the newest version was
+/// built with: after `lut apply` changes a spec or schema, the object must be read again
+/// even if it did not change, or the table would keep serving rows checked against the old
+/// schema.
+fn built_with_key(table: &str) -> String {
+    format!("sync.built_with.{table}")
+}
+
 impl SyncEngine {
     pub fn new(
         catalog: Arc<dyn Catalog>,
@@ -328,12 +336,18 @@ impl SyncEngine {
                 remedy: "give lut AWS credentials (environment, profile or instance role) and restart it".into(),
             }));
         };
+        let built_with = self.catalog.setting(&built_with_key(&rec.name))?;
+        let definition_changed = built_with.is_some_and(|b| b != rec.updated_at.to_string());
         let rejected = self
             .catalog
             .setting(&rejected_key(&rec.name))?
-            .filter(|etag| !etag.is_empty());
+            .filter(|etag| !etag.is_empty() && !definition_changed);
         let latest = self.catalog.latest_version(&rec.name)?;
-        let if_none_match = rejected.clone().or_else(|| latest.as_ref().and_then(|v| v.etag.clone()));
+        let if_none_match = if definition_changed {
+            None
+        } else {
+            rejected.clone().or_else(|| latest.as_ref().and_then(|v| v.etag.clone()))
+        };
         let req = FetchRequest {
             table: rec.name.clone(),
             location,
@@ -361,6 +375,7 @@ impl SyncEngine {
                 if let Some(etag) = &downloaded.etag {
                     self.catalog.set_setting(&rejected_key(&rec.name), etag)?;
                 }
+                self.catalog.set_setting(&built_with_key(&rec.name), &rec.updated_at.to_string())?;
                 return Ok(CheckOutcome::Failed(rejected_failure(&failure)));
             }
         };
@@ -377,6 +392,7 @@ impl SyncEngine {
             true,
         )?;
         self.catalog.set_setting(&rejected_key(&rec.name), "")?;
+        self.catalog.set_setting(&built_with_key(&rec.name), &rec.updated_at.to_string())?;
         if !version.live {
             // A rolled-back table is pinned: newer objects are recorded, not served (§9).
             return Ok(CheckOutcome::RecordedWhilePinned { version });
