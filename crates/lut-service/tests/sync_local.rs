@@ -82,7 +82,10 @@ impl World {
         std::fs::write(&self.data, csv).unwrap();
         // Local ETags come from mtime and size; make each write distinct.
         let t = std::time::SystemTime::now() + Duration::from_secs(fastrand_secs());
-        let f = std::fs::File::options().write(true).open(&self.data).unwrap();
+        let f = std::fs::File::options()
+            .write(true)
+            .open(&self.data)
+            .unwrap();
         f.set_modified(t).unwrap();
     }
 
@@ -96,7 +99,9 @@ impl World {
             return None;
         }
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-        v["p_enrichment"]["accounts"]["recipientAccountId"]["owner"].as_str().map(str::to_string)
+        v["p_enrichment"]["accounts"]["recipientAccountId"]["owner"]
+            .as_str()
+            .map(str::to_string)
     }
 }
 
@@ -118,17 +123,24 @@ async fn new_unchanged_changed_rejected_and_recovered() {
     assert_eq!(version.rows, 2);
     assert_eq!(w.owner("111").as_deref(), Some("alice"));
 
-    assert!(matches!(engine.check("accounts").await.unwrap(), CheckOutcome::Unchanged));
+    assert!(matches!(
+        engine.check("accounts").await.unwrap(),
+        CheckOutcome::Unchanged
+    ));
 
     w.write("id,owner,n\n111,carol,1\n");
-    let CheckOutcome::Updated { version: v2, .. } = engine.check("accounts").await.unwrap() else { panic!() };
+    let CheckOutcome::Updated { version: v2, .. } = engine.check("accounts").await.unwrap() else {
+        panic!()
+    };
     assert!(v2.id > version.id);
     assert_eq!(w.owner("111").as_deref(), Some("carol"));
     assert_eq!(w.owner("222"), None);
 
     // Broken data: rejected, the live version keeps serving, a system error is raised.
     w.write("id,owner,n\n111,dave,notanumber\n");
-    let CheckOutcome::Failed(f) = engine.check("accounts").await.unwrap() else { panic!() };
+    let CheckOutcome::Failed(f) = engine.check("accounts").await.unwrap() else {
+        panic!()
+    };
     assert_eq!(f.stage, Stage::Validate);
     assert!(f.cause.contains("row 1"), "{f}");
     assert_eq!(w.owner("111").as_deref(), Some("carol"));
@@ -136,29 +148,54 @@ async fn new_unchanged_changed_rejected_and_recovered() {
     assert_eq!(catalog.live_version("accounts").unwrap().unwrap().id, v2.id);
     let errors = catalog.errors(&ErrorFilter::default()).unwrap();
     assert_eq!(errors.len(), 1);
-    assert_eq!((errors[0].severity.as_str(), errors[0].stage.as_str()), ("CRITICAL", "validate"));
+    assert_eq!(
+        (errors[0].severity.as_str(), errors[0].stage.as_str()),
+        ("CRITICAL", "validate")
+    );
 
     // The same broken object again: not downloaded again, still an error (one record).
-    let CheckOutcome::Failed(f) = engine.check("accounts").await.unwrap() else { panic!() };
+    let CheckOutcome::Failed(f) = engine.check("accounts").await.unwrap() else {
+        panic!()
+    };
     assert_eq!(f.code.as_deref(), Some("StillRejected"));
     let errors = catalog.errors(&ErrorFilter::default()).unwrap();
-    assert_eq!(errors.len(), 2, "a different code is a different error: {errors:?}");
+    assert_eq!(
+        errors.len(),
+        2,
+        "a different code is a different error: {errors:?}"
+    );
 
     // Fixed: new version live, errors resolved.
     w.write("id,owner,n\n111,erin,1\n");
-    assert!(matches!(engine.check("accounts").await.unwrap(), CheckOutcome::Updated { .. }));
+    assert!(matches!(
+        engine.check("accounts").await.unwrap(),
+        CheckOutcome::Updated { .. }
+    ));
     assert_eq!(w.owner("111").as_deref(), Some("erin"));
     assert!(catalog.errors(&ErrorFilter::default()).unwrap().is_empty());
     let history = catalog.checks("accounts", 10).unwrap();
     let outcomes: Vec<&str> = history.iter().map(|c| c.outcome.as_str()).collect();
-    assert_eq!(outcomes, ["updated", "failed", "failed", "updated", "unchanged", "updated"]);
+    assert_eq!(
+        outcomes,
+        [
+            "updated",
+            "failed",
+            "failed",
+            "updated",
+            "unchanged",
+            "updated"
+        ]
+    );
 }
 
 #[tokio::test]
 async fn restart_serves_the_last_good_version_before_any_fetch() {
     let w = World::new();
     w.write("id,owner,n\n111,alice,1\n");
-    assert!(matches!(w.engine(Limits::default()).check("accounts").await.unwrap(), CheckOutcome::Updated { .. }));
+    assert!(matches!(
+        w.engine(Limits::default()).check("accounts").await.unwrap(),
+        CheckOutcome::Updated { .. }
+    ));
     // The source disappears; a new process starts on the same data directory.
     std::fs::remove_file(&w.data).unwrap();
     let registry = Arc::new(Registry::default());
@@ -175,26 +212,41 @@ async fn restart_serves_the_last_good_version_before_any_fetch() {
     let problems = engine.load_live().await.unwrap();
     assert!(problems.is_empty(), "{problems:?}");
     assert_eq!(registry.load().tables().len(), 1);
-    let CheckOutcome::Failed(f) = engine.check("accounts").await.unwrap() else { panic!() };
+    let CheckOutcome::Failed(f) = engine.check("accounts").await.unwrap() else {
+        panic!()
+    };
     assert_eq!(f.stage, Stage::GetObject);
-    assert_eq!(registry.load().tables().len(), 1, "a failed check keeps the loaded version");
+    assert_eq!(
+        registry.load().tables().len(),
+        1,
+        "a failed check keeps the loaded version"
+    );
 }
 
 #[tokio::test]
 async fn limits_apply_to_downloads_and_decompressed_data() {
     let w = World::new();
-    w.write(&format!("id,owner,n\n{}", (0..1000).map(|i| format!("{i},o,{i}\n")).collect::<String>()));
+    w.write(&format!(
+        "id,owner,n\n{}",
+        (0..1000)
+            .map(|i| format!("{i},o,{i}\n"))
+            .collect::<String>()
+    ));
     let tiny = Limits {
         max_object_bytes: 100,
         max_uncompressed_bytes: 1 << 30,
     };
-    let CheckOutcome::Failed(f) = w.engine(tiny).check("accounts").await.unwrap() else { panic!() };
+    let CheckOutcome::Failed(f) = w.engine(tiny).check("accounts").await.unwrap() else {
+        panic!()
+    };
     assert_eq!(f.stage, Stage::Download);
     let tiny = Limits {
         max_object_bytes: 1 << 30,
         max_uncompressed_bytes: 100,
     };
-    let CheckOutcome::Failed(f) = w.engine(tiny).check("accounts").await.unwrap() else { panic!() };
+    let CheckOutcome::Failed(f) = w.engine(tiny).check("accounts").await.unwrap() else {
+        panic!()
+    };
     assert_eq!(f.stage, Stage::Parse, "{f}");
     assert!(f.cause.contains("limit"), "{f}");
 }
@@ -218,17 +270,29 @@ async fn scheduler_checks_new_tables_and_answers_sync_now() {
     // A new table is checked soon after it appears (within the 2 s first-check jitter).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while w.owner("111").is_none() {
-        assert!(tokio::time::Instant::now() < deadline, "the scheduler never loaded the table");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the scheduler never loaded the table"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     w.write("id,owner,n\n111,bob,1\n");
     let outcome = handle.sync_now("accounts").await.unwrap();
-    assert!(matches!(outcome, CheckOutcome::Updated { .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, CheckOutcome::Updated { .. }),
+        "{outcome:?}"
+    );
     assert_eq!(w.owner("111").as_deref(), Some("bob"));
     assert!(handle.sync_now("nope").await.is_err());
     stop_tx.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), run).await.unwrap().unwrap();
-    assert!(handle.sync_now("accounts").await.is_err(), "a stopped scheduler says so");
+    tokio::time::timeout(Duration::from_secs(5), run)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        handle.sync_now("accounts").await.is_err(),
+        "a stopped scheduler says so"
+    );
 }
 
 #[tokio::test]
@@ -237,7 +301,10 @@ async fn a_changed_definition_rereads_an_unchanged_object() {
     let engine = w.engine(Limits::default());
     // Rows that the first schema rejects (n is not an int) ...
     w.write("id,owner,n\n111,alice,x\n");
-    assert!(matches!(engine.check("accounts").await.unwrap(), CheckOutcome::Failed(_)));
+    assert!(matches!(
+        engine.check("accounts").await.unwrap(),
+        CheckOutcome::Failed(_)
+    ));
     // ... and that a corrected schema accepts, without the object changing.
     std::thread::sleep(Duration::from_millis(5));
     let now = lut_store::datadir::now_millis();
@@ -252,7 +319,13 @@ async fn a_changed_definition_rereads_an_unchanged_object() {
         })
         .unwrap();
     let outcome = engine.check("accounts").await.unwrap();
-    assert!(matches!(outcome, CheckOutcome::Updated { .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, CheckOutcome::Updated { .. }),
+        "{outcome:?}"
+    );
     assert_eq!(w.owner("111").as_deref(), Some("alice"));
-    assert!(matches!(engine.check("accounts").await.unwrap(), CheckOutcome::Unchanged));
+    assert!(matches!(
+        engine.check("accounts").await.unwrap(),
+        CheckOutcome::Unchanged
+    ));
 }

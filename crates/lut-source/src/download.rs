@@ -48,7 +48,10 @@ impl BlobWriter {
     /// store can rename it into place without copying).
     pub async fn create(dir: &Path, cap: u64) -> io::Result<BlobWriter> {
         tokio::fs::create_dir_all(dir).await?;
-        let named = tempfile::Builder::new().prefix("fetch-").suffix(".part").tempfile_in(dir)?;
+        let named = tempfile::Builder::new()
+            .prefix("fetch-")
+            .suffix(".part")
+            .tempfile_in(dir)?;
         let (file, path) = named.into_parts();
         Ok(BlobWriter {
             file: tokio::fs::File::from_std(file),
@@ -97,6 +100,9 @@ mod tests {
         assert_eq!(sha.len(), 64);
         assert_eq!(std::fs::read(&path).unwrap(), b"hello you");
         let mut w = BlobWriter::create(dir.path(), 4).await.unwrap();
-        assert!(matches!(w.write(b"12345").await, Err(WriteError::TooLarge { cap: 4 })));
+        assert!(matches!(
+            w.write(b"12345").await,
+            Err(WriteError::TooLarge { cap: 4 })
+        ));
     }
 }

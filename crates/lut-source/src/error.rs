@@ -82,7 +82,12 @@ pub struct SourceError {
 }
 
 impl SourceError {
-    pub fn new(kind: ErrorKind, stage: Stage, cause: impl Into<String>, remedy: impl Into<String>) -> Self {
+    pub fn new(
+        kind: ErrorKind,
+        stage: Stage,
+        cause: impl Into<String>,
+        remedy: impl Into<String>,
+    ) -> Self {
         SourceError {
             kind,
             stage,

@@ -20,6 +20,8 @@ pub use download::Downloaded;
 pub use error::{ErrorKind, SourceError, Stage};
 
 /// Where one table's object lives.
+// One per table and rarely moved: the size difference between the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
     /// A local file (quick starts, tests, air-gapped use).

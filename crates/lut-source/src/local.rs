@@ -94,7 +94,10 @@ impl ObjectSource for LocalSource {
             .map_err(|e| io_error(Stage::Download, &self.temp_dir, e))?;
         let mut buf = vec![0u8; 256 * 1024];
         loop {
-            let n = file.read(&mut buf).await.map_err(|e| io_error(Stage::Download, path, e))?;
+            let n = file
+                .read(&mut buf)
+                .await
+                .map_err(|e| io_error(Stage::Download, path, e))?;
             if n == 0 {
                 break;
             }
@@ -103,7 +106,10 @@ impl ObjectSource for LocalSource {
                 WriteError::Io(e) => io_error(Stage::Download, &self.temp_dir, e),
             })?;
         }
-        let (tmp, size, sha256) = w.finish().await.map_err(|e| io_error(Stage::Download, &self.temp_dir, e))?;
+        let (tmp, size, sha256) = w
+            .finish()
+            .await
+            .map_err(|e| io_error(Stage::Download, &self.temp_dir, e))?;
         Ok(Fetch::Modified(Downloaded {
             path: tmp,
             size,

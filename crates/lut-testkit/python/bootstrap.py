@@ -33,8 +33,17 @@ def main() -> int:
         sys.stderr.write(f"lut-testkit: installing {' '.join(reqs)} into {venv} (once)\n")
         if os.path.exists(venv):
             shutil.rmtree(venv)
-        subprocess.check_call([sys.executable, "-m", "venv", venv], stdout=sys.stderr)
-        pip = [python, "-m", "pip", "--disable-pip-version-check", "--no-input", "-q"]
+        pip_opts = ["--disable-pip-version-check", "--no-input", "-q"]
+        try:
+            subprocess.check_call([sys.executable, "-m", "venv", venv], stdout=sys.stderr)
+            pip = [python, "-m", "pip", *pip_opts]
+        except subprocess.CalledProcessError:
+            # Debian's python3 without python3-venv has no ensurepip: make the venv without
+            # pip and install into it with this interpreter's pip (pip >= 22.3).
+            sys.stderr.write("lut-testkit: venv with pip failed; retrying --without-pip\n")
+            shutil.rmtree(venv, ignore_errors=True)
+            subprocess.check_call([sys.executable, "-m", "venv", "--without-pip", venv], stdout=sys.stderr)
+            pip = [sys.executable, "-m", "pip", "--python", python, *pip_opts]
         subprocess.check_call(pip + ["install", *reqs], stdout=sys.stderr)
         with open(marker + ".tmp", "w") as f:
             f.write(want)

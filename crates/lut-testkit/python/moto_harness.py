@@ -11,8 +11,9 @@ exited, normally or not, so the kernel closed the pipe -- it exits at once. That
 server's life to the test process without signals, atexit hooks or prctl.
 
 Commands: {"op": "init"} (reset moto, create the admin user, switch auth enforcement on),
-{"op": "call", "service": ..., "region": ..., "method": ..., "args": {...}} (one boto3 call
-with the admin's keys; {"$b64": "..."} in args becomes bytes), {"op": "reset"}, and the
+{"op": "call", "service": ..., "region": ..., "method": ..., "args": {...}, "keys": [id, secret,
+token?]} (one boto3 call, with the admin's keys unless "keys" is given; {"$b64": "..."} in
+args becomes bytes), {"op": "reset"}, and the
 composite set-up helpers below. Answers: {"ok": result} or {"error": {"code", "message"}}.
 """
 import base64
@@ -57,15 +58,17 @@ class Harness:
         self.keys = ("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
         self.clients = {}
 
-    def client(self, service, region="us-east-1"):
-        k = (service, region, self.keys)
+    def client(self, service, region="us-east-1", keys=None):
+        keys = tuple(keys) if keys else self.keys
+        k = (service, region, keys)
         if k not in self.clients:
             self.clients[k] = self.boto3.client(
                 service,
                 region_name=region,
                 endpoint_url=self.endpoint,
-                aws_access_key_id=self.keys[0],
-                aws_secret_access_key=self.keys[1],
+                aws_access_key_id=keys[0],
+                aws_secret_access_key=keys[1],
+                aws_session_token=keys[2] if len(keys) > 2 else None,
                 config=self.cfg,
             )
         return self.clients[k]
@@ -102,7 +105,7 @@ class Harness:
         return self.op_init(cmd)
 
     def op_call(self, cmd):
-        c = self.client(cmd["service"], cmd.get("region") or "us-east-1")
+        c = self.client(cmd["service"], cmd.get("region") or "us-east-1", cmd.get("keys"))
         resp = getattr(c, cmd["method"])(**decode(cmd.get("args") or {}))
         resp.pop("ResponseMetadata", None)
         return resp
@@ -199,6 +202,9 @@ def encode(v):
 
 
 def main():
+    # Set-up calls go to 127.0.0.1 directly, whatever proxy the environment names.
+    for var in ("NO_PROXY", "no_proxy"):
+        os.environ[var] = ",".join(filter(None, [os.environ.get(var), "127.0.0.1", "localhost"]))
     port = start_server()
     out = sys.stdout
     out.write(f"LUT_MOTO_PORT={port}\n")

@@ -11,10 +11,19 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "lut", version, about = "Keep security lookup tables in sync and enrich log events with them")]
+#[command(
+    name = "lut",
+    version,
+    about = "Keep security lookup tables in sync and enrich log events with them"
+)]
 struct Cli {
     /// Where lut keeps its catalog and table versions.
-    #[arg(long, global = true, env = "LUT_DATA_DIR", default_value = "./lut-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "LUT_DATA_DIR",
+        default_value = "./lut-data"
+    )]
     data_dir: PathBuf,
     #[command(subcommand)]
     command: Command,

@@ -19,8 +19,10 @@ fn table_file(path: &Path, owner: &str, rows: usize) {
     let f = std::fs::File::options().write(true).open(path).unwrap();
     use std::sync::atomic::{AtomicU64, Ordering};
     static BUMP: AtomicU64 = AtomicU64::new(100);
-    f.set_modified(std::time::SystemTime::now() + Duration::from_secs(BUMP.fetch_add(1, Ordering::Relaxed)))
-        .unwrap();
+    f.set_modified(
+        std::time::SystemTime::now() + Duration::from_secs(BUMP.fetch_add(1, Ordering::Relaxed)),
+    )
+    .unwrap();
 }
 
 fn owner_of(dd: &str, host: &str) -> Option<String> {
@@ -28,7 +30,9 @@ fn owner_of(dd: &str, host: &str) -> Option<String> {
     let r = lut(["enrich", "-q", "--data-dir", dd], Some(line.as_bytes()));
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
-    v["p_enrichment"]["owners"]["host"]["owner"].as_str().map(str::to_string)
+    v["p_enrichment"]["owners"]["host"]["owner"]
+        .as_str()
+        .map(str::to_string)
 }
 
 #[test]
@@ -52,7 +56,10 @@ fn kill_9_mid_sync_leaves_the_last_good_version() {
         "schema: Custom.Owners\nfields:\n  - {name: host, type: string, required: true}\n  - {name: owner, type: string, required: true}\n",
     )
     .unwrap();
-    assert_eq!(lut(["--data-dir", dd, "apply", specs.to_str().unwrap()], None).code, 0);
+    assert_eq!(
+        lut(["--data-dir", dd, "apply", specs.to_str().unwrap()], None).code,
+        0
+    );
     table_file(&data, "v1", 150_000);
     assert_eq!(lut(["sync", "--data-dir", dd], None).code, 0);
     assert_eq!(owner_of(dd, "host-7").as_deref(), Some("v1"));
@@ -81,18 +88,39 @@ fn kill_9_mid_sync_leaves_the_last_good_version() {
         }
         // Whatever the moment, the table serves one whole version.
         let owner = owner_of(dd, "host-7");
-        assert!(matches!(owner.as_deref(), Some("v1") | Some("v2")), "after kill {step}: {owner:?}");
-        let show = lut(["tables", "show", "owners", "--data-dir", dd, "--format", "json"], None);
+        assert!(
+            matches!(owner.as_deref(), Some("v1") | Some("v2")),
+            "after kill {step}: {owner:?}"
+        );
+        let show = lut(
+            [
+                "tables",
+                "show",
+                "owners",
+                "--data-dir",
+                dd,
+                "--format",
+                "json",
+            ],
+            None,
+        );
         assert_eq!(show.code, 0, "{}", show.stderr);
         let v = show.json();
         let sha = v["live_version"]["sha256"].as_str().unwrap();
         let blob = Path::new(dd).join("blobs/sha256").join(&sha[..2]).join(sha);
-        assert!(blob.is_file(), "the live version's blob exists: {}", blob.display());
+        assert!(
+            blob.is_file(),
+            "the live version's blob exists: {}",
+            blob.display()
+        );
         if owner.as_deref() == Some("v2") {
             break;
         }
     }
-    assert!(killed_mid_way > 0, "no run was interrupted; the test did not test anything");
+    assert!(
+        killed_mid_way > 0,
+        "no run was interrupted; the test did not test anything"
+    );
     // A clean run finishes the job.
     let r = lut(["sync", "--data-dir", dd], None);
     assert_eq!(r.code, 0, "{}", r.stderr);

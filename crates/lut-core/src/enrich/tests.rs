@@ -462,7 +462,13 @@ fn stats_count_matches_per_selector() {
 fn an_empty_snapshot_passes_everything_through() {
     let snap = Snapshot::default();
     let (out, o) = run(&snap, r#"{"p_log_type":"AWS.CloudTrail","x":1}"#, None);
-    assert_eq!((out.as_str(), o), (r#"{"p_log_type":"AWS.CloudTrail","x":1}"#, Outcome::Unchanged));
+    assert_eq!(
+        (out.as_str(), o),
+        (
+            r#"{"p_log_type":"AWS.CloudTrail","x":1}"#,
+            Outcome::Unchanged
+        )
+    );
     let (_, o) = run(&snap, r#"{"x":1}"#, Some("A.B"));
     assert_eq!(o, Outcome::Unchanged);
 }

@@ -13,7 +13,10 @@ use lut_core::spec::{Source, SpecOptions, TableSpec};
 use lut_core::table::{self, BuildOptions, BuildReport};
 use lut_source::{Fetch, FetchRequest, Limits, Location, ObjectSource, SourceError, Stage};
 use lut_store::datadir::now_millis;
-use lut_store::{BlobStore, Catalog, CheckRecord, NewSystemError, NewVersion, StoreError, TableRecord, VersionRecord};
+use lut_store::{
+    BlobStore, Catalog, CheckRecord, NewSystemError, NewVersion, StoreError, TableRecord,
+    VersionRecord,
+};
 use tokio::sync::Mutex;
 
 /// Settings of the engine (service-wide, never per table).
@@ -92,10 +95,24 @@ impl CheckOutcome {
 /// Typed telemetry: each event is logged here and counted by the service's metrics.
 #[derive(Debug, Clone)]
 pub enum SyncEvent {
-    TableLoaded { table: String, version: i64, rows: u64 },
-    TableUnchanged { table: String },
-    TableSwapped { table: String, version: i64, rows: u64, skipped_rows: u64 },
-    SyncFailed { table: String, failure: Failure },
+    TableLoaded {
+        table: String,
+        version: i64,
+        rows: u64,
+    },
+    TableUnchanged {
+        table: String,
+    },
+    TableSwapped {
+        table: String,
+        version: i64,
+        rows: u64,
+        skipped_rows: u64,
+    },
+    SyncFailed {
+        table: String,
+        failure: Failure,
+    },
 }
 
 /// Why a blob did not become a table.
@@ -120,6 +137,9 @@ pub struct LoadProblem {
     pub message: String,
 }
 
+/// Receives every [`SyncEvent`].
+type Observer = Arc<dyn Fn(&SyncEvent) + Send + Sync>;
+
 /// Checks tables and keeps the registry in step with the catalog.
 pub struct SyncEngine {
     catalog: Arc<dyn Catalog>,
@@ -130,7 +150,7 @@ pub struct SyncEngine {
     settings: SyncSettings,
     /// One check per table at a time; different tables proceed in parallel.
     locks: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
-    observer: Option<Arc<dyn Fn(&SyncEvent) + Send + Sync>>,
+    observer: Option<Observer>,
 }
 
 /// Where the engine remembers the ETag of a version it rejected, so that an unchanged
@@ -188,11 +208,20 @@ impl SyncEngine {
 
     fn emit(&self, ev: SyncEvent) {
         match &ev {
-            SyncEvent::TableLoaded { table, version, rows } => {
+            SyncEvent::TableLoaded {
+                table,
+                version,
+                rows,
+            } => {
                 tracing::info!(table, version, rows, "loaded live version")
             }
             SyncEvent::TableUnchanged { table } => tracing::debug!(table, "unchanged"),
-            SyncEvent::TableSwapped { table, version, rows, skipped_rows } => {
+            SyncEvent::TableSwapped {
+                table,
+                version,
+                rows,
+                skipped_rows,
+            } => {
                 tracing::info!(table, version, rows, skipped_rows, "new version live")
             }
             SyncEvent::SyncFailed { table, failure } => {
@@ -232,7 +261,9 @@ impl SyncEngine {
                         severity: "CRITICAL".into(),
                         stage: Stage::Parse.as_str().into(),
                         code: Some("LiveVersionUnreadable".into()),
-                        message: format!("the live version could not be loaded at start-up: {message}"),
+                        message: format!(
+                            "the live version could not be loaded at start-up: {message}"
+                        ),
                         remedy: "run `lut sync` for this table to fetch a fresh version".into(),
                         at: now_millis(),
                     })?;
@@ -247,7 +278,11 @@ impl SyncEngine {
         Ok(problems)
     }
 
-    async fn load_version(&self, rec: &TableRecord, v: &VersionRecord) -> Result<LiveTable, String> {
+    async fn load_version(
+        &self,
+        rec: &TableRecord,
+        v: &VersionRecord,
+    ) -> Result<LiveTable, String> {
         let (spec, schema) = self.definition(rec).map_err(|f| f.cause)?;
         let path = self.blobs.path(&v.sha256).map_err(|e| e.to_string())?;
         let (spec, schema) = (Arc::new(spec), Arc::new(schema));
@@ -263,30 +298,45 @@ impl SyncEngine {
     }
 
     fn definition(&self, rec: &TableRecord) -> Result<(TableSpec, Schema), Failure> {
-        parse_definition(&rec.spec_yaml, &rec.schema_yaml, &self.settings.spec).map_err(|d| Failure {
-            stage: Stage::Validate,
-            code: Some("InvalidDefinition".into()),
-            cause: format!(
-                "the stored definition is invalid: {}",
-                d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("; ")
-            ),
-            remedy: "fix the spec and run `lut apply` again".into(),
+        parse_definition(&rec.spec_yaml, &rec.schema_yaml, &self.settings.spec).map_err(|d| {
+            Failure {
+                stage: Stage::Validate,
+                code: Some("InvalidDefinition".into()),
+                cause: format!(
+                    "the stored definition is invalid: {}",
+                    d.iter()
+                        .map(|d| d.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+                remedy: "fix the spec and run `lut apply` again".into(),
+            }
         })
     }
 
     /// Builds a table from a blob on a blocking thread, beside whatever is live.
-    async fn build_blob(&self, spec: Arc<TableSpec>, schema: Arc<Schema>, path: PathBuf) -> Result<table::Built, BuildFailure> {
+    async fn build_blob(
+        &self,
+        spec: Arc<TableSpec>,
+        schema: Arc<Schema>,
+        path: PathBuf,
+    ) -> Result<table::Built, BuildFailure> {
         let opts = BuildOptions {
             max_uncompressed_bytes: self.settings.limits.max_uncompressed_bytes,
         };
         let res = tokio::task::spawn_blocking(move || {
-            let file = std::fs::File::open(&path)
-                .map_err(|e| BuildFailure::Unreadable(format!("cannot open {}: {e}", path.display())))?;
+            let file = std::fs::File::open(&path).map_err(|e| {
+                BuildFailure::Unreadable(format!("cannot open {}: {e}", path.display()))
+            })?;
             table::build_with(&spec, &schema, std::io::BufReader::new(file), &opts)
                 .map_err(|r| BuildFailure::Rejected(Box::new(r)))
         })
         .await;
-        res.unwrap_or_else(|e| Err(BuildFailure::Unreadable(format!("the build task failed: {e}"))))
+        res.unwrap_or_else(|e| {
+            Err(BuildFailure::Unreadable(format!(
+                "the build task failed: {e}"
+            )))
+        })
     }
 
     fn lock_for(&self, table: &str) -> Arc<Mutex<()>> {
@@ -315,9 +365,16 @@ impl SyncEngine {
         Ok(outcome)
     }
 
-    async fn check_source(&self, rec: &TableRecord, spec: TableSpec, schema: Schema) -> Result<CheckOutcome, StoreError> {
+    async fn check_source(
+        &self,
+        rec: &TableRecord,
+        spec: TableSpec,
+        schema: Schema,
+    ) -> Result<CheckOutcome, StoreError> {
         let (location, source) = match &spec.source {
-            Source::File { .. } => return Ok(CheckOutcome::NotSynced("its data is applied from a file")),
+            Source::File { .. } => {
+                return Ok(CheckOutcome::NotSynced("its data is applied from a file"))
+            }
             Source::Watch(w) => (Location::File(w.path.clone()), Some(self.local.clone())),
             Source::S3(s3) => (
                 Location::S3 {
@@ -346,7 +403,9 @@ impl SyncEngine {
         let if_none_match = if definition_changed {
             None
         } else {
-            rejected.clone().or_else(|| latest.as_ref().and_then(|v| v.etag.clone()))
+            rejected
+                .clone()
+                .or_else(|| latest.as_ref().and_then(|v| v.etag.clone()))
         };
         let req = FetchRequest {
             table: rec.name.clone(),
@@ -360,13 +419,18 @@ impl SyncEngine {
                     stage: Stage::Validate,
                     code: Some("StillRejected".into()),
                     cause: "the object has not changed since its data was rejected".into(),
-                    remedy: "fix the data in the object; lut picks up the new version on the next check".into(),
+                    remedy:
+                        "fix the data in the object; lut picks up the new version on the next check"
+                            .into(),
                 }))
             }
             Ok(Fetch::NotModified) => return Ok(CheckOutcome::Unchanged),
             Ok(Fetch::Modified(d)) => d,
         };
-        let tmp = downloaded.path.keep().map_err(|e| StoreError::Io(e.error))?;
+        let tmp = downloaded
+            .path
+            .keep()
+            .map_err(|e| StoreError::Io(e.error))?;
         let blob = self.blobs.put_file(&tmp, &downloaded.sha256)?;
         let (spec, schema) = (Arc::new(spec), Arc::new(schema));
         let built = match self.build_blob(spec.clone(), schema.clone(), blob).await {
@@ -375,7 +439,8 @@ impl SyncEngine {
                 if let Some(etag) = &downloaded.etag {
                     self.catalog.set_setting(&rejected_key(&rec.name), etag)?;
                 }
-                self.catalog.set_setting(&built_with_key(&rec.name), &rec.updated_at.to_string())?;
+                self.catalog
+                    .set_setting(&built_with_key(&rec.name), &rec.updated_at.to_string())?;
                 return Ok(CheckOutcome::Failed(rejected_failure(&failure)));
             }
         };
@@ -392,7 +457,8 @@ impl SyncEngine {
             true,
         )?;
         self.catalog.set_setting(&rejected_key(&rec.name), "")?;
-        self.catalog.set_setting(&built_with_key(&rec.name), &rec.updated_at.to_string())?;
+        self.catalog
+            .set_setting(&built_with_key(&rec.name), &rec.updated_at.to_string())?;
         if !version.live {
             // A rolled-back table is pinned: newer objects are recorded, not served (§9).
             return Ok(CheckOutcome::RecordedWhilePinned { version });
@@ -411,13 +477,19 @@ impl SyncEngine {
 
     /// Keeps the newest versions (§9) and deletes blobs no version refers to any more.
     fn retain(&self, table: &str) -> Result<(), StoreError> {
-        self.catalog.prune_versions(table, self.settings.keep_versions.max(1))?;
+        self.catalog
+            .prune_versions(table, self.settings.keep_versions.max(1))?;
         self.blobs.gc(&self.catalog.referenced_blobs()?)?;
         Ok(())
     }
 
     /// Records the check, raises or resolves system errors, and emits the event.
-    fn record(&self, name: &str, outcome: &CheckOutcome, started: Instant) -> Result<(), StoreError> {
+    fn record(
+        &self,
+        name: &str,
+        outcome: &CheckOutcome,
+        started: Instant,
+    ) -> Result<(), StoreError> {
         let at = now_millis();
         let duration_ms = started.elapsed().as_millis() as i64;
         let mut check = CheckRecord {
@@ -435,7 +507,9 @@ impl SyncEngine {
             CheckOutcome::Unchanged => {
                 check.outcome = "unchanged".into();
                 self.catalog.resolve_errors(name, at)?;
-                self.emit(SyncEvent::TableUnchanged { table: name.to_string() });
+                self.emit(SyncEvent::TableUnchanged {
+                    table: name.to_string(),
+                });
             }
             CheckOutcome::RecordedWhilePinned { version } => {
                 check.outcome = "recorded".into();
@@ -480,10 +554,22 @@ impl SyncEngine {
 fn rejected_failure(f: &BuildFailure) -> Failure {
     let (stage, code, detail) = match f {
         BuildFailure::Unreadable(m) => (Stage::Download, "BlobUnreadable", m.clone()),
-        BuildFailure::Rejected(r) if r.report.fatal.is_some() => (Stage::Parse, "DataUnreadable", r.report.summary()),
+        BuildFailure::Rejected(r) if r.report.fatal.is_some() => {
+            (Stage::Parse, "DataUnreadable", r.report.summary())
+        }
         BuildFailure::Rejected(r) => {
-            let first: Vec<String> = r.report.problems.iter().take(3).map(|p| p.to_string()).collect();
-            (Stage::Validate, "RowsRejected", format!("{} ({})", r.report.summary(), first.join("; ")))
+            let first: Vec<String> = r
+                .report
+                .problems
+                .iter()
+                .take(3)
+                .map(|p| p.to_string())
+                .collect();
+            (
+                Stage::Validate,
+                "RowsRejected",
+                format!("{} ({})", r.report.summary(), first.join("; ")),
+            )
         }
     };
     Failure {

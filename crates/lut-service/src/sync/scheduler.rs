@@ -86,7 +86,10 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    pub fn new(engine: Arc<SyncEngine>, settings: SchedulerSettings) -> (Scheduler, SchedulerHandle) {
+    pub fn new(
+        engine: Arc<SyncEngine>,
+        settings: SchedulerSettings,
+    ) -> (Scheduler, SchedulerHandle) {
         let (tx, rx) = mpsc::channel(64);
         (
             Scheduler {
@@ -178,14 +181,18 @@ impl Scheduler {
                     continue;
                 }
             }
-            let Ok((spec, _)) = parse_definition(&rec.spec_yaml, &rec.schema_yaml, &settings) else {
+            let Ok((spec, _)) = parse_definition(&rec.spec_yaml, &rec.schema_yaml, &settings)
+            else {
                 continue;
             };
             let Some(minutes) = spec.source.period_minutes() else {
                 continue;
             };
             let period = Duration::from_secs(u64::from(minutes) * 60);
-            let last = catalog.checks(&rec.name, 1).ok().and_then(|c| c.into_iter().next());
+            let last = catalog
+                .checks(&rec.name, 1)
+                .ok()
+                .and_then(|c| c.into_iter().next());
             let due = match (&self.entries.get(&rec.name), last) {
                 (Some(e), _) => e.due.min(Instant::now() + period),
                 (None, Some(last)) => {
@@ -194,7 +201,10 @@ impl Scheduler {
                 }
                 (None, None) => Instant::now() + self.jittered(Duration::from_secs(2)),
             };
-            let (failures, running) = self.entries.get(&rec.name).map_or((0, false), |e| (e.failures, e.running));
+            let (failures, running) = self
+                .entries
+                .get(&rec.name)
+                .map_or((0, false), |e| (e.failures, e.running));
             self.entries.insert(
                 rec.name.clone(),
                 Entry {
@@ -213,13 +223,17 @@ impl Scheduler {
     fn finished(&mut self, name: &str, outcome: Option<&CheckOutcome>) {
         let max_backoff = self.settings.max_backoff;
         let jitter = self.settings.jitter;
-        let Some(e) = self.entries.get_mut(name) else { return };
+        let Some(e) = self.entries.get_mut(name) else {
+            return;
+        };
         e.running = false;
         let wait = match outcome {
             Some(CheckOutcome::Failed(_)) | None => {
                 e.failures = e.failures.saturating_add(1);
                 let factor = 1u32 << e.failures.saturating_sub(1).min(16);
-                e.period.saturating_mul(factor).min(max_backoff.max(e.period))
+                e.period
+                    .saturating_mul(factor)
+                    .min(max_backoff.max(e.period))
             }
             Some(_) => {
                 e.failures = 0;
@@ -240,7 +254,11 @@ fn jitter_by(d: Duration, fraction: f64) -> Duration {
     d.mul_f64(f.max(0.0))
 }
 
-type TaskResult = (String, Option<CheckOutcome>, Option<oneshot::Sender<Result<CheckOutcome, String>>>);
+type TaskResult = (
+    String,
+    Option<CheckOutcome>,
+    Option<oneshot::Sender<Result<CheckOutcome, String>>>,
+);
 
 fn spawn_check(
     tasks: &mut JoinSet<TaskResult>,
@@ -273,7 +291,10 @@ mod tests {
         let d = Duration::from_secs(100);
         for _ in 0..1000 {
             let j = jitter_by(d, 0.1);
-            assert!(j >= Duration::from_secs(90) && j <= Duration::from_secs(110), "{j:?}");
+            assert!(
+                j >= Duration::from_secs(90) && j <= Duration::from_secs(110),
+                "{j:?}"
+            );
         }
         assert_eq!(jitter_by(d, 0.0), d);
     }

@@ -50,7 +50,11 @@ pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
     }
     let dd = state::open(data_dir)?;
     let catalog = dd.catalog();
-    let existing: HashMap<String, TableRecord> = catalog.tables()?.into_iter().map(|t| (t.name.clone(), t)).collect();
+    let existing: HashMap<String, TableRecord> = catalog
+        .tables()?
+        .into_iter()
+        .map(|t| (t.name.clone(), t))
+        .collect();
     let now = lut_store::now_millis();
     let mut change = DefinitionChange::default();
     let mut staged: Vec<(PathBuf, String)> = Vec::new();
@@ -136,7 +140,10 @@ pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
                 change.delete.push(name.clone());
                 lines.push(format!("- delete  {name}"));
             } else {
-                lines.push(format!("  keep    {name} (not in {}; --prune removes it)", args.dir.display()));
+                lines.push(format!(
+                    "  keep    {name} (not in {}; --prune removes it)",
+                    args.dir.display()
+                ));
             }
         }
     }
@@ -164,8 +171,12 @@ pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
 /// never held in memory; returns (temp path, sha256, size).
 fn stage_file(tmp_dir: &Path, path: &Path) -> Result<(PathBuf, String, u64)> {
     std::fs::create_dir_all(tmp_dir)?;
-    let mut src = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let named = tempfile::Builder::new().prefix("apply-").suffix(".part").tempfile_in(tmp_dir)?;
+    let mut src =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let named = tempfile::Builder::new()
+        .prefix("apply-")
+        .suffix(".part")
+        .tempfile_in(tmp_dir)?;
     let (mut dst, tmp) = named.into_parts();
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];

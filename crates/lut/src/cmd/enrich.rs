@@ -8,8 +8,8 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
@@ -17,8 +17,8 @@ use lut_core::diag::Diagnostic;
 use lut_core::enrich::{Enricher, Outcome, Snapshot};
 use lut_core::project::{self, LoadOptions};
 use lut_core::registry::Registry;
-use lut_store::Catalog;
 use lut_core::spec::Source;
+use lut_store::Catalog;
 
 use super::{fails, print_diagnostics, state};
 
@@ -163,7 +163,10 @@ fn from_data_dir(data_dir: &Path, quiet: bool) -> Result<Snapshot> {
         }
         for t in dd.catalog().tables()? {
             if t.enabled && dd.catalog().live_version(&t.name)?.is_none() {
-                eprintln!("lut: warning: table {:?} has no data yet (run `lut sync`); skipped", t.name);
+                eprintln!(
+                    "lut: warning: table {:?} has no data yet (run `lut sync`); skipped",
+                    t.name
+                );
             }
         }
     }

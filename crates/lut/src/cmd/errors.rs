@@ -46,7 +46,10 @@ pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
             e.severity,
             e.table.as_deref().unwrap_or("-"),
             e.stage,
-            e.code.as_ref().map(|c| format!(" ({c})")).unwrap_or_default(),
+            e.code
+                .as_ref()
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default(),
             e.message,
             e.count,
             time(e.first_seen),

@@ -25,7 +25,9 @@ pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
     };
     let rt = state::runtime()?;
     let principal = rt.block_on(async {
-        let s3 = S3Source::new(state::s3_config(&dd, external_id.clone())).await.map_err(|e| e.to_string())?;
+        let s3 = S3Source::new(state::s3_config(&dd, external_id.clone()))
+            .await
+            .map_err(|e| e.to_string())?;
         s3.caller_identity().await.map_err(|e| e.to_string())
     });
     let prefix = state::role_prefix();

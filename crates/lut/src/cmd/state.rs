@@ -17,7 +17,8 @@ use lut_store::{Catalog, DataDir};
 const EXTERNAL_ID_KEY: &str = "external_id";
 
 pub fn open(data_dir: &Path) -> Result<DataDir> {
-    DataDir::open(data_dir).with_context(|| format!("cannot open the data directory {}", data_dir.display()))
+    DataDir::open(data_dir)
+        .with_context(|| format!("cannot open the data directory {}", data_dir.display()))
 }
 
 /// Where the ExternalId came from, for `lut settings`.
@@ -40,14 +41,18 @@ pub fn external_id(catalog: &dyn Catalog) -> Result<(String, IdOrigin)> {
 }
 
 pub fn role_prefix() -> String {
-    std::env::var("LUT_ROLE_PREFIX").unwrap_or_else(|_| lut_core::aws::DEFAULT_ROLE_PREFIX.to_string())
+    std::env::var("LUT_ROLE_PREFIX")
+        .unwrap_or_else(|_| lut_core::aws::DEFAULT_ROLE_PREFIX.to_string())
 }
 
 /// Service settings from the environment (a config file arrives with `lut serve`).
 pub fn s3_config(dd: &DataDir, external_id: String) -> S3Config {
     S3Config {
-        endpoint_url: std::env::var("LUT_S3_ENDPOINT").ok().filter(|s| !s.is_empty()),
-        force_path_style: std::env::var("LUT_S3_FORCE_PATH_STYLE").is_ok_and(|v| v == "1" || v == "true"),
+        endpoint_url: std::env::var("LUT_S3_ENDPOINT")
+            .ok()
+            .filter(|s| !s.is_empty()),
+        force_path_style: std::env::var("LUT_S3_FORCE_PATH_STYLE")
+            .is_ok_and(|v| v == "1" || v == "true"),
         external_id,
         region: None,
         limits: Limits::default(),

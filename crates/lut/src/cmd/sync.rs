@@ -30,7 +30,9 @@ pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
     rt.block_on(async move {
         let registry = Arc::new(Registry::default());
         if args.watch {
-            let engine = state::engine(&dd, registry).await?.with_observer(print_event);
+            let engine = state::engine(&dd, registry)
+                .await?
+                .with_observer(print_event);
             let problems = engine.load_live().await?;
             for p in problems {
                 eprintln!("lut: warning: {}: {}", p.table, p.message);
@@ -79,7 +81,11 @@ pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
             }
             println!("{name}: {}", describe(&outcome));
         }
-        Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        Ok(if failed > 0 {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        })
     })
 }
 
@@ -95,7 +101,10 @@ fn describe(o: &CheckOutcome) -> String {
             s
         }
         CheckOutcome::RecordedWhilePinned { version } => {
-            format!("new version {} recorded; the table is pinned, so it is not live", version.id)
+            format!(
+                "new version {} recorded; the table is pinned, so it is not live",
+                version.id
+            )
         }
         CheckOutcome::Failed(f) => format!("failed at {f} — {}", f.remedy),
         CheckOutcome::NotSynced(why) => format!("not synced: {why}"),
@@ -104,11 +113,20 @@ fn describe(o: &CheckOutcome) -> String {
 
 fn print_event(ev: &SyncEvent) {
     match ev {
-        SyncEvent::TableLoaded { table, version, rows } => {
+        SyncEvent::TableLoaded {
+            table,
+            version,
+            rows,
+        } => {
             eprintln!("lut: {table}: serving version {version} ({rows} rows)")
         }
         SyncEvent::TableUnchanged { table } => eprintln!("lut: {table}: unchanged"),
-        SyncEvent::TableSwapped { table, version, rows, skipped_rows } => {
+        SyncEvent::TableSwapped {
+            table,
+            version,
+            rows,
+            skipped_rows,
+        } => {
             eprintln!("lut: {table}: version {version} live ({rows} rows, {skipped_rows} skipped)")
         }
         SyncEvent::SyncFailed { table, failure } => {

@@ -49,14 +49,31 @@ pub fn run(data_dir: &Path, cmd: Command) -> Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             if rows.is_empty() {
-                println!("no tables in {} (add some with `lut apply DIR`)", data_dir.display());
+                println!(
+                    "no tables in {} (add some with `lut apply DIR`)",
+                    data_dir.display()
+                );
                 return Ok(ExitCode::SUCCESS);
             }
-            println!("{:<32} {:<8} {:<6} {:>10} {:<22} LAST CHECK", "NAME", "ENABLED", "SOURCE", "ROWS", "LIVE SINCE");
+            println!(
+                "{:<32} {:<8} {:<6} {:>10} {:<22} LAST CHECK",
+                "NAME", "ENABLED", "SOURCE", "ROWS", "LIVE SINCE"
+            );
             for (t, live, last) in rows {
-                let (rows, since) = live.map_or(("-".to_string(), "-".to_string()), |v| (v.rows.to_string(), time(v.fetched_at)));
-                let last = last.map_or("-".to_string(), |c| format!("{} {}", c.outcome, time(c.at)));
-                println!("{:<32} {:<8} {:<6} {:>10} {:<22} {}", t.name, if t.enabled { "yes" } else { "no" }, t.source_kind, rows, since, last);
+                let (rows, since) = live.map_or(("-".to_string(), "-".to_string()), |v| {
+                    (v.rows.to_string(), time(v.fetched_at))
+                });
+                let last =
+                    last.map_or("-".to_string(), |c| format!("{} {}", c.outcome, time(c.at)));
+                println!(
+                    "{:<32} {:<8} {:<6} {:>10} {:<22} {}",
+                    t.name,
+                    if t.enabled { "yes" } else { "no" },
+                    t.source_kind,
+                    rows,
+                    since,
+                    last
+                );
             }
         }
         Command::Show { name, format } => {
@@ -80,26 +97,50 @@ pub fn run(data_dir: &Path, cmd: Command) -> Result<ExitCode> {
             println!("name:        {}", t.name);
             println!("enabled:     {}", t.enabled);
             println!("schema:      {}", t.schema_name);
-            match parse_definition(&t.spec_yaml, &t.schema_yaml, &SpecOptions { role_prefix: state::role_prefix() }) {
+            match parse_definition(
+                &t.spec_yaml,
+                &t.schema_yaml,
+                &SpecOptions {
+                    role_prefix: state::role_prefix(),
+                },
+            ) {
                 Ok((spec, _)) => {
                     match &spec.source {
-                        Source::File { filename } => println!("source:      file {filename} (applied with `lut apply`)"),
+                        Source::File { filename } => {
+                            println!("source:      file {filename} (applied with `lut apply`)")
+                        }
                         Source::S3(s3) => {
                             println!("source:      {} every {} min", s3.uri, s3.period_minutes);
                             println!("role:        {}", s3.role_arn);
                             if let Some(k) = &s3.kms_key {
-                                println!("kms key:     arn:{}:kms:{}:{}:key/{}", k.partition, k.region, k.account, k.key_id);
+                                println!(
+                                    "kms key:     arn:{}:kms:{}:{}:key/{}",
+                                    k.partition, k.region, k.account, k.key_id
+                                );
                             }
                         }
-                        Source::Watch(w) => println!("source:      file://{} every {} min", w.path.display(), w.period_minutes),
+                        Source::Watch(w) => println!(
+                            "source:      file://{} every {} min",
+                            w.path.display(),
+                            w.period_minutes
+                        ),
                     }
                     println!("primary key: {}", spec.primary_key);
                     if spec.log_types.is_empty() {
                         println!("log types:   all, through indicator fields");
                     }
                     for lt in &spec.log_types {
-                        let sels: Vec<&str> = lt.selectors.iter().map(|s| s.source.as_str()).collect();
-                        println!("log type:    {} [{}]", lt.log_type, if sels.is_empty() { "indicator fields".to_string() } else { sels.join(", ") });
+                        let sels: Vec<&str> =
+                            lt.selectors.iter().map(|s| s.source.as_str()).collect();
+                        println!(
+                            "log type:    {} [{}]",
+                            lt.log_type,
+                            if sels.is_empty() {
+                                "indicator fields".to_string()
+                            } else {
+                                sels.join(", ")
+                            }
+                        );
                     }
                 }
                 Err(d) => println!("definition:  INVALID ({} problems)", d.len()),
@@ -107,7 +148,12 @@ pub fn run(data_dir: &Path, cmd: Command) -> Result<ExitCode> {
             match &live {
                 Some(v) => println!(
                     "live:        version {} — {} rows, {} bytes, sha256 {}, from {} at {}{}",
-                    v.id, v.rows, v.size, &v.sha256[..12], v.source, time(v.fetched_at),
+                    v.id,
+                    v.rows,
+                    v.size,
+                    &v.sha256[..12],
+                    v.source,
+                    time(v.fetched_at),
                     if pinned { " (pinned)" } else { "" }
                 ),
                 None => println!("live:        none yet"),
@@ -115,13 +161,25 @@ pub fn run(data_dir: &Path, cmd: Command) -> Result<ExitCode> {
             println!("versions:    {}", versions.len());
             for c in &checks {
                 let detail = match (&c.stage, &c.code, &c.message) {
-                    (Some(s), code, Some(m)) => format!(" at {s}{}: {m}", code.as_ref().map(|c| format!(" ({c})")).unwrap_or_default()),
+                    (Some(s), code, Some(m)) => format!(
+                        " at {s}{}: {m}",
+                        code.as_ref().map(|c| format!(" ({c})")).unwrap_or_default()
+                    ),
                     _ => String::new(),
                 };
-                println!("check:       {} {}{} ({} ms)", time(c.at), c.outcome, detail, c.duration_ms);
+                println!(
+                    "check:       {} {}{} ({} ms)",
+                    time(c.at),
+                    c.outcome,
+                    detail,
+                    c.duration_ms
+                );
             }
             for e in &errors {
-                println!("error:       #{} {} {}: {} — {}", e.id, e.severity, e.stage, e.message, e.remedy);
+                println!(
+                    "error:       #{} {} {}: {} — {}",
+                    e.id, e.severity, e.stage, e.message, e.remedy
+                );
             }
         }
     }

@@ -40,6 +40,15 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
+    lut_env(args, stdin, &[])
+}
+
+/// [`lut`] with extra environment variables (set after the loopback-only defaults).
+pub fn lut_env<I, S>(args: I, stdin: Option<&[u8]>, env: &[(&str, &str)]) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lut"));
     cmd.args(args)
         .env_remove("LUT_ROLE_PREFIX")
@@ -53,6 +62,7 @@ where
         .env("AWS_SECRET_ACCESS_KEY", "lut-tests-secret")
         .env("AWS_REGION", "us-east-1")
         .env("AWS_MAX_ATTEMPTS", "1")
+        .envs(env.iter().copied())
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
