@@ -329,3 +329,30 @@ async fn a_changed_definition_rereads_an_unchanged_object() {
         CheckOutcome::Unchanged
     ));
 }
+
+#[tokio::test]
+async fn corrupt_gzip_is_a_parse_failure_and_keeps_the_live_version() {
+    let w = World::new();
+    let engine = w.engine(Limits::default());
+    w.write("id,owner,n\n111,alice,1\n");
+    assert!(matches!(
+        engine.check("accounts").await.unwrap(),
+        CheckOutcome::Updated { .. }
+    ));
+    let mut broken = vec![0x1f, 0x8b, 0x08, 0x00];
+    broken.extend_from_slice(b"definitely not deflate data");
+    std::fs::write(&w.data, &broken).unwrap();
+    let f = std::fs::File::options().write(true).open(&w.data).unwrap();
+    f.set_modified(std::time::SystemTime::now() + Duration::from_secs(3600))
+        .unwrap();
+    let CheckOutcome::Failed(f) = engine.check("accounts").await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        (f.stage, f.code.as_deref()),
+        (Stage::Parse, Some("DataUnreadable")),
+        "{f}"
+    );
+    assert!(f.cause.contains("gzip"), "{f}");
+    assert_eq!(w.owner("111").as_deref(), Some("alice"));
+}

@@ -36,6 +36,7 @@ pub enum WriteError {
 
 /// Writes chunks to a temp file, hashing and counting as they come.
 pub struct BlobWriter {
+    progress: Option<(crate::Progress, Option<u64>)>,
     file: tokio::fs::File,
     path: TempPath,
     hasher: Sha256,
@@ -54,12 +55,19 @@ impl BlobWriter {
             .tempfile_in(dir)?;
         let (file, path) = named.into_parts();
         Ok(BlobWriter {
+            progress: None,
             file: tokio::fs::File::from_std(file),
             path,
             hasher: Sha256::new(),
             size: 0,
             cap,
         })
+    }
+
+    /// Reports every write to `progress`, with the expected total when known.
+    pub fn with_progress(mut self, progress: Option<crate::Progress>, total: Option<u64>) -> Self {
+        self.progress = progress.map(|p| (p, total));
+        self
     }
 
     pub async fn write(&mut self, chunk: &[u8]) -> Result<(), WriteError> {
@@ -69,6 +77,9 @@ impl BlobWriter {
         }
         self.hasher.update(chunk);
         self.file.write_all(chunk).await?;
+        if let Some((p, total)) = &self.progress {
+            p.report(self.size, *total);
+        }
         Ok(())
     }
 

@@ -62,6 +62,26 @@ impl Default for Limits {
     }
 }
 
+/// Receives download progress: bytes so far and, when the store said, the total.
+#[derive(Clone)]
+pub struct Progress(std::sync::Arc<dyn Fn(u64, Option<u64>) + Send + Sync>);
+
+impl Progress {
+    pub fn new(f: impl Fn(u64, Option<u64>) + Send + Sync + 'static) -> Self {
+        Progress(std::sync::Arc::new(f))
+    }
+
+    pub fn report(&self, done: u64, total: Option<u64>) {
+        (self.0)(done, total)
+    }
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress(..)")
+    }
+}
+
 /// One conditional fetch.
 #[derive(Debug, Clone)]
 pub struct FetchRequest {
@@ -70,6 +90,8 @@ pub struct FetchRequest {
     pub location: Location,
     /// The ETag of the version lut already has; a match means "not modified".
     pub if_none_match: Option<String>,
+    /// Told how a download advances (progress bars); `None` when nobody watches.
+    pub progress: Option<Progress>,
 }
 
 /// The result of a fetch.

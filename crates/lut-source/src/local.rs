@@ -91,7 +91,8 @@ impl ObjectSource for LocalSource {
             .map_err(|e| io_error(Stage::GetObject, path, e))?;
         let mut w = BlobWriter::create(&self.temp_dir, self.limits.max_object_bytes)
             .await
-            .map_err(|e| io_error(Stage::Download, &self.temp_dir, e))?;
+            .map_err(|e| io_error(Stage::Download, &self.temp_dir, e))?
+            .with_progress(req.progress.clone(), Some(meta.len()));
         let mut buf = vec![0u8; 256 * 1024];
         loop {
             let n = file

@@ -552,7 +552,11 @@ impl S3Source {
             )
             .with_detail(e.to_string())
         };
-        let mut w = BlobWriter::create(dir, cap).await.map_err(disk)?;
+        let total = out.content_length().and_then(|n| u64::try_from(n).ok());
+        let mut w = BlobWriter::create(dir, cap)
+            .await
+            .map_err(disk)?
+            .with_progress(req.progress.clone(), total);
         let mut body = out.body;
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| {

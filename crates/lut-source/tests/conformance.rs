@@ -33,6 +33,7 @@ fn req(b: &dyn Backend, name: &str, etag: Option<&str>) -> FetchRequest {
         table: format!("conformance_{}", name.replace('.', "_")),
         location: b.location(name),
         if_none_match: etag.map(str::to_string),
+        progress: None,
     }
 }
 

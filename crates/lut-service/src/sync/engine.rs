@@ -140,6 +140,17 @@ pub struct LoadProblem {
 /// Receives every [`SyncEvent`].
 type Observer = Arc<dyn Fn(&SyncEvent) + Send + Sync>;
 
+/// What a check is busy with, for progress displays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Downloading,
+    /// Parsing, validating and indexing (bytes of the stored object read so far).
+    Building,
+}
+
+/// Told how a check advances: table, phase, bytes done, total bytes when known.
+pub type ProgressFn = Arc<dyn Fn(&str, Phase, u64, Option<u64>) + Send + Sync>;
+
 /// Checks tables and keeps the registry in step with the catalog.
 pub struct SyncEngine {
     catalog: Arc<dyn Catalog>,
@@ -151,6 +162,7 @@ pub struct SyncEngine {
     /// One check per table at a time; different tables proceed in parallel.
     locks: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
     observer: Option<Observer>,
+    progress: Option<ProgressFn>,
 }
 
 /// Where the engine remembers the ETag of a version it rejected, so that an unchanged
@@ -185,12 +197,22 @@ impl SyncEngine {
             settings,
             locks: std::sync::Mutex::new(HashMap::new()),
             observer: None,
+            progress: None,
         }
     }
 
     /// Receives every [`SyncEvent`] (metrics, progress output).
     pub fn with_observer(mut self, f: impl Fn(&SyncEvent) + Send + Sync + 'static) -> Self {
         self.observer = Some(Arc::new(f));
+        self
+    }
+
+    /// Receives progress of downloads and builds (progress bars).
+    pub fn with_progress(
+        mut self,
+        f: impl Fn(&str, Phase, u64, Option<u64>) + Send + Sync + 'static,
+    ) -> Self {
+        self.progress = Some(Arc::new(f));
         self
     }
 
@@ -287,7 +309,7 @@ impl SyncEngine {
         let path = self.blobs.path(&v.sha256).map_err(|e| e.to_string())?;
         let (spec, schema) = (Arc::new(spec), Arc::new(schema));
         let built = self
-            .build_blob(spec.clone(), schema.clone(), path)
+            .build_blob(spec.clone(), schema.clone(), path, None)
             .await
             .map_err(|e| e.to_string())?;
         Ok(LiveTable {
@@ -320,6 +342,7 @@ impl SyncEngine {
         spec: Arc<TableSpec>,
         schema: Arc<Schema>,
         path: PathBuf,
+        progress: Option<ProgressFn>,
     ) -> Result<table::Built, BuildFailure> {
         let opts = BuildOptions {
             max_uncompressed_bytes: self.settings.limits.max_uncompressed_bytes,
@@ -328,7 +351,16 @@ impl SyncEngine {
             let file = std::fs::File::open(&path).map_err(|e| {
                 BuildFailure::Unreadable(format!("cannot open {}: {e}", path.display()))
             })?;
-            table::build_with(&spec, &schema, std::io::BufReader::new(file), &opts)
+            let total = file.metadata().ok().map(|m| m.len());
+            let reader = Counting {
+                inner: file,
+                done: 0,
+                reported: 0,
+                total,
+                table: spec.name.clone(),
+                progress,
+            };
+            table::build_with(&spec, &schema, std::io::BufReader::new(reader), &opts)
                 .map_err(|r| BuildFailure::Rejected(Box::new(r)))
         })
         .await;
@@ -407,10 +439,15 @@ impl SyncEngine {
                 .clone()
                 .or_else(|| latest.as_ref().and_then(|v| v.etag.clone()))
         };
+        let progress = self.progress.clone().map(|f| {
+            let table = rec.name.clone();
+            lut_source::Progress::new(move |done, total| f(&table, Phase::Downloading, done, total))
+        });
         let req = FetchRequest {
             table: rec.name.clone(),
             location,
             if_none_match,
+            progress,
         };
         let downloaded = match source.fetch(&req).await {
             Err(e) => return Ok(CheckOutcome::Failed(e.into())),
@@ -433,7 +470,10 @@ impl SyncEngine {
             .map_err(|e| StoreError::Io(e.error))?;
         let blob = self.blobs.put_file(&tmp, &downloaded.sha256)?;
         let (spec, schema) = (Arc::new(spec), Arc::new(schema));
-        let built = match self.build_blob(spec.clone(), schema.clone(), blob).await {
+        let built = match self
+            .build_blob(spec.clone(), schema.clone(), blob, self.progress.clone())
+            .await
+        {
             Ok(b) => b,
             Err(failure) => {
                 if let Some(etag) = &downloaded.etag {
@@ -577,5 +617,29 @@ fn rejected_failure(f: &BuildFailure) -> Failure {
         code: Some(code.into()),
         cause: format!("the new data was rejected: {detail}; the previous version stays live"),
         remedy: "fix the data in the object (see the problems listed), or set maxInvalidRows if some bad rows are acceptable".into(),
+    }
+}
+
+/// Reports how much of a blob a build has read, about every megabyte.
+struct Counting {
+    inner: std::fs::File,
+    done: u64,
+    reported: u64,
+    total: Option<u64>,
+    table: String,
+    progress: Option<ProgressFn>,
+}
+
+impl std::io::Read for Counting {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.done += n as u64;
+        if let Some(p) = &self.progress {
+            if self.done - self.reported >= 1 << 20 || n == 0 {
+                self.reported = self.done;
+                p(&self.table, Phase::Building, self.done, self.total);
+            }
+        }
+        Ok(n)
     }
 }

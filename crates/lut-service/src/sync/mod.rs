@@ -10,5 +10,7 @@
 mod engine;
 mod scheduler;
 
-pub use engine::{CheckOutcome, Failure, LoadProblem, SyncEngine, SyncEvent, SyncSettings};
+pub use engine::{
+    CheckOutcome, Failure, LoadProblem, Phase, ProgressFn, SyncEngine, SyncEvent, SyncSettings,
+};
 pub use scheduler::{Scheduler, SchedulerHandle, SchedulerSettings};

@@ -81,6 +81,7 @@ async fn rejects_a_bad_external_id_and_file_locations() {
         table: "t".into(),
         location: Location::File("/tmp/x".into()),
         if_none_match: None,
+        progress: None,
     };
     let e = s.fetch(&req).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Invalid);

@@ -96,6 +96,7 @@ impl World {
             table: table.into(),
             location,
             if_none_match: etag.map(str::to_string),
+            progress: None,
         }
     }
 

@@ -154,7 +154,8 @@ fn from_data_dir(data_dir: &Path, quiet: bool) -> Result<Snapshot> {
     let registry = Arc::new(Registry::default());
     let rt = state::runtime()?;
     let problems = rt.block_on(async {
-        let engine = state::engine(&dd, registry.clone()).await?;
+        // Loading live versions never needs the network.
+        let engine = state::engine_with(&dd, registry.clone(), false).await?;
         anyhow::Ok(engine.load_live().await?)
     })?;
     if !quiet {

@@ -68,18 +68,33 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-/// A sync engine over the data directory. S3 access is set up lazily by the SDK; when it
-/// cannot even be configured, S3 tables fail their checks with that reason.
+/// A sync engine over the data directory. AWS access is configured only when the catalog
+/// holds S3 tables (so local-only use never touches the AWS credential chain); when it
+/// cannot be configured, S3 tables fail their checks with that reason.
 pub async fn engine(dd: &DataDir, registry: Arc<Registry>) -> Result<SyncEngine> {
+    let needs_s3 = dd.catalog().tables()?.iter().any(|t| t.source_kind == "s3");
+    engine_with(dd, registry, needs_s3).await
+}
+
+/// [`engine`] with the S3 decision made by the caller (`false`: never configure AWS).
+pub async fn engine_with(
+    dd: &DataDir,
+    registry: Arc<Registry>,
+    with_s3: bool,
+) -> Result<SyncEngine> {
     let catalog: Arc<dyn Catalog> = dd.catalog();
     let (external_id, _) = external_id(catalog.as_ref())?;
     let limits = Limits::default();
     let local: Arc<dyn ObjectSource> = Arc::new(LocalSource::new(dd.blobs().tmp_dir(), limits));
-    let s3: Option<Arc<dyn ObjectSource>> = match S3Source::new(s3_config(dd, external_id)).await {
-        Ok(s) => Some(Arc::new(s)),
-        Err(e) => {
-            tracing::warn!(error = %e, "S3 access is not available");
-            None
+    let s3: Option<Arc<dyn ObjectSource>> = if !with_s3 {
+        None
+    } else {
+        match S3Source::new(s3_config(dd, external_id)).await {
+            Ok(s) => Some(Arc::new(s)),
+            Err(e) => {
+                tracing::warn!(error = %e, "S3 access is not available");
+                None
+            }
         }
     };
     Ok(SyncEngine::new(

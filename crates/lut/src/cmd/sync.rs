@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Result};
 use lut_core::registry::Registry;
-use lut_service::sync::{CheckOutcome, Scheduler, SchedulerSettings, SyncEvent};
+use lut_service::sync::{CheckOutcome, Phase, Scheduler, SchedulerSettings, SyncEvent};
 use lut_store::Catalog;
 
 use super::state;
@@ -53,7 +53,16 @@ pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
             eprintln!("lut: stopped");
             return Ok(ExitCode::SUCCESS);
         }
-        let engine = state::engine(&dd, registry).await?;
+        let bars = Bars::new();
+        let engine = match &bars {
+            Some(b) => {
+                let b = b.clone();
+                state::engine(&dd, registry).await?.with_progress(
+                    move |table, phase, done, total| b.update(table, phase, done, total),
+                )
+            }
+            None => state::engine(&dd, registry).await?,
+        };
         let catalog = dd.catalog();
         let names: Vec<String> = if args.names.is_empty() {
             catalog
@@ -76,6 +85,9 @@ pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
         let mut failed = 0;
         for name in names {
             let outcome = engine.check(&name).await?;
+            if let Some(b) = &bars {
+                b.finish(&name);
+            }
             if outcome.is_failure() {
                 failed += 1;
             }
@@ -131,6 +143,52 @@ fn print_event(ev: &SyncEvent) {
         }
         SyncEvent::SyncFailed { table, failure } => {
             eprintln!("lut: {table}: failed at {failure} — {}", failure.remedy)
+        }
+    }
+}
+
+/// Progress bars for downloads and builds, shown only when stderr is a terminal (plain
+/// result lines are printed either way).
+#[derive(Clone)]
+struct Bars {
+    multi: indicatif::MultiProgress,
+    bars: Arc<std::sync::Mutex<std::collections::HashMap<String, indicatif::ProgressBar>>>,
+}
+
+impl Bars {
+    fn new() -> Option<Bars> {
+        use std::io::IsTerminal;
+        std::io::stderr().is_terminal().then(|| Bars {
+            multi: indicatif::MultiProgress::new(),
+            bars: Arc::default(),
+        })
+    }
+
+    fn update(&self, table: &str, phase: Phase, done: u64, total: Option<u64>) {
+        let mut bars = self.bars.lock().unwrap_or_else(|p| p.into_inner());
+        let bar = bars.entry(table.to_string()).or_insert_with(|| {
+            let bar = self.multi.add(indicatif::ProgressBar::new(0));
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{msg:>32} {bar:30} {bytes}/{total_bytes} ({eta})",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        let what = match phase {
+            Phase::Downloading => "downloading",
+            Phase::Building => "validating",
+        };
+        bar.set_message(format!("{table}: {what}"));
+        bar.set_length(total.unwrap_or(done));
+        bar.set_position(done);
+    }
+
+    fn finish(&self, table: &str) {
+        let mut bars = self.bars.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(bar) = bars.remove(table) {
+            bar.finish_and_clear();
         }
     }
 }
