@@ -9,6 +9,7 @@ pub mod aws;
 pub mod data;
 pub mod diag;
 pub mod enrich;
+pub mod iam;
 pub mod index;
 pub mod json;
 pub mod net;

@@ -8,6 +8,7 @@
 //! exact bytes and an event without a match is copied unchanged. An [`Enricher`] owns all
 //! scratch buffers, so once warmed up a line costs no allocation.
 
+pub mod lines;
 pub mod plan;
 
 use crate::json::scan::{self, Kind, Member};
@@ -44,6 +45,24 @@ pub struct Stats {
     pub blank: u64,
     /// Matches per snapshot counter ([`Snapshot::counter_names`]).
     pub matches: Vec<u64>,
+}
+
+impl Stats {
+    /// Adds another enricher's counters (threads each keep their own).
+    pub fn merge(&mut self, other: &Stats) {
+        self.lines += other.lines;
+        self.events += other.events;
+        self.enriched += other.enriched;
+        self.no_log_type += other.no_log_type;
+        self.not_object += other.not_object;
+        self.blank += other.blank;
+        if self.matches.len() < other.matches.len() {
+            self.matches.resize(other.matches.len(), 0);
+        }
+        for (a, b) in self.matches.iter_mut().zip(&other.matches) {
+            *a += b;
+        }
+    }
 }
 
 /// A selector value found in the event: absolute byte range and kind.

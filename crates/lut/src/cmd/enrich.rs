@@ -10,16 +10,17 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use lut_core::diag::Diagnostic;
-use lut_core::enrich::{Enricher, Outcome, Snapshot};
+use lut_core::enrich::{Snapshot, Stats};
 use lut_core::project::{self, LoadOptions};
 use lut_core::registry::Registry;
 use lut_core::spec::Source;
 use lut_store::Catalog;
 
+use super::stream::{self, StreamError};
 use super::{fails, print_diagnostics, state};
 
 #[derive(clap::Args)]
@@ -40,13 +41,13 @@ pub struct Args {
     /// Stop with exit code 1 at the first line that is not a JSON object.
     #[arg(long)]
     strict: bool,
+    /// Worker threads (default: the available cores). Output order is the input order.
+    #[arg(long)]
+    threads: Option<usize>,
     /// Do not print the summary to stderr.
     #[arg(long, short)]
     quiet: bool,
 }
-
-const READ_BLOCK: usize = 1 << 20;
-const FLUSH_AT: usize = 1 << 20;
 
 pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
     let started = Instant::now();
@@ -62,51 +63,50 @@ pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
         eprintln!("lut: warning: no enabled table with data; events pass through unchanged");
     }
 
-    let input: Box<dyn Read> = match &args.input {
+    let input: Box<dyn Read + Send> = match &args.input {
         Some(path) => Box::new(
             File::open(path).with_context(|| format!("cannot open input {}", path.display()))?,
         ),
-        None => Box::new(io::stdin().lock()),
+        None => Box::new(io::stdin()),
     };
-    let output: Box<dyn Write> = match &args.output {
+    let mut output: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(
             File::create(path)
                 .with_context(|| format!("cannot create output {}", path.display()))?,
         ),
         None => Box::new(io::stdout().lock()),
     };
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
     let enrich_started = Instant::now();
-    let mut enricher = Enricher::new();
-    let result = stream(
+    let result = stream::run(
         &snapshot,
-        &mut enricher,
         input,
-        output,
+        &mut output,
         args.log_type.as_deref(),
         args.strict,
+        threads,
     );
     let secs = enrich_started.elapsed().as_secs_f64();
-    let (bytes_in, failure) = match result {
-        Ok(n) => (n, None),
-        Err(StreamError::Strict { line, reason }) => (
+    let (bytes_in, stats, failure) = match result {
+        Ok((n, stats)) => (n, stats, None),
+        Err((StreamError::Strict { line, reason }, stats)) => (
             0,
+            stats,
             Some(format!("line {line} is not a JSON object: {reason}")),
         ),
-        Err(StreamError::Io(e)) => return Err(e),
+        Err((StreamError::Io(e), _)) => return Err(e),
     };
     if !args.quiet {
-        print_summary(&snapshot, &enricher, bytes_in, load_secs, secs);
+        print_summary(&snapshot, &stats, bytes_in, load_secs, secs, threads);
     }
     if let Some(f) = failure {
         eprintln!("lut: error: {f} (--strict)");
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-enum StreamError {
-    Strict { line: u64, reason: String },
-    Io(anyhow::Error),
 }
 
 /// The tables of a spec directory; `None` (after printing why) when anything in it is
@@ -175,91 +175,14 @@ fn from_data_dir(data_dir: &Path, quiet: bool) -> Result<Snapshot> {
     Ok(Snapshot::new(snap.tables().to_vec()))
 }
 
-fn now_nanos() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos().min(i64::MAX as u128) as i64)
-}
-
-/// Enriches every line of `input` into `output`; returns the bytes read.
-fn stream(
+fn print_summary(
     snap: &Snapshot,
-    enricher: &mut Enricher,
-    mut input: Box<dyn Read>,
-    mut output: Box<dyn Write>,
-    default_log_type: Option<&str>,
-    strict: bool,
-) -> Result<u64, StreamError> {
-    let io_err =
-        |e: io::Error, what: &str| StreamError::Io(anyhow::Error::new(e).context(what.to_string()));
-    let mut buf = vec![0u8; READ_BLOCK];
-    let mut out = Vec::with_capacity(FLUSH_AT + READ_BLOCK);
-    let (mut filled, mut total) = (0usize, 0u64);
-    let mut now = now_nanos();
-    let mut since_clock = 0u32;
-    let mut eof = false;
-    while !eof {
-        if filled == buf.len() {
-            // A line longer than the buffer: grow rather than split it.
-            buf.resize(buf.len() * 2, 0);
-        }
-        let n = input
-            .read(&mut buf[filled..])
-            .map_err(|e| io_err(e, "reading input"))?;
-        eof = n == 0;
-        filled += n;
-        total += n as u64;
-        let mut start = 0;
-        loop {
-            let (line, newline) = match memchr::memchr(b'\n', &buf[start..filled]) {
-                Some(i) => (&buf[start..start + i], true),
-                // The last line may lack its newline; it is written back without one.
-                None if eof && start < filled => (&buf[start..filled], false),
-                None => break,
-            };
-            start += line.len() + usize::from(newline);
-            since_clock += 1;
-            if since_clock == 4096 {
-                now = now_nanos();
-                since_clock = 0;
-            }
-            let before = out.len();
-            let outcome = enricher.enrich_line(snap, line, default_log_type, now, &mut out);
-            if strict {
-                if let Outcome::NotObject(e) = outcome {
-                    // Only the whole lines before the offending one are written.
-                    out.truncate(before);
-                    output
-                        .write_all(&out)
-                        .map_err(|e| io_err(e, "writing output"))?;
-                    return Err(StreamError::Strict {
-                        line: enricher.stats.lines,
-                        reason: e.to_string(),
-                    });
-                }
-            }
-            if newline {
-                out.push(b'\n');
-            }
-            if out.len() >= FLUSH_AT {
-                output
-                    .write_all(&out)
-                    .map_err(|e| io_err(e, "writing output"))?;
-                out.clear();
-            }
-        }
-        buf.copy_within(start..filled, 0);
-        filled -= start;
-    }
-    output
-        .write_all(&out)
-        .map_err(|e| io_err(e, "writing output"))?;
-    output.flush().map_err(|e| io_err(e, "writing output"))?;
-    Ok(total)
-}
-
-fn print_summary(snap: &Snapshot, e: &Enricher, bytes: u64, load_secs: f64, secs: f64) {
-    let s = &e.stats;
+    s: &Stats,
+    bytes: u64,
+    load_secs: f64,
+    secs: f64,
+    threads: usize,
+) {
     let rate = if secs > 0.0 {
         s.lines as f64 / secs
     } else {
@@ -270,9 +193,10 @@ fn print_summary(snap: &Snapshot, e: &Enricher, bytes: u64, load_secs: f64, secs
         s.lines, s.lines, s.events, s.enriched, s.no_log_type, s.not_object, s.blank
     );
     eprintln!(
-        "lut enrich: tables loaded in {:.3}s; enriched in {:.3}s ({:.0} events/s, {:.1} MB/s)",
+        "lut enrich: tables loaded in {:.3}s; enriched in {:.3}s on {} thread(s) ({:.0} events/s, {:.1} MB/s)",
         load_secs,
         secs,
+        threads,
         rate,
         if secs > 0.0 {
             bytes as f64 / secs / 1e6

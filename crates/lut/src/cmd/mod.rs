@@ -5,6 +5,7 @@ pub mod enrich;
 pub mod errors;
 pub mod settings;
 pub mod state;
+pub mod stream;
 pub mod sync;
 pub mod tables;
 pub mod validate;
