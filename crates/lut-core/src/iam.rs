@@ -39,7 +39,7 @@ pub fn short_hash(s: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IamError {
     #[error(
-        "role name prefix {0:?} is invalid: at most 55 characters from letters, digits and +=,.@_-"
+        "role name prefix {0:?} is invalid: at most 54 characters from letters, digits and +=,.@_-"
     )]
     Prefix(String),
     #[error("{0:?} is not an IAM or STS principal ARN (expected arn:<partition>:sts::<account>:assumed-role/<role>/<session>, arn:<partition>:iam::<account>:role/<name> or :user/<name>)")]

@@ -26,6 +26,7 @@
 mod classify;
 mod observe;
 mod session;
+mod upload;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -43,6 +44,7 @@ use crate::{ErrorKind, Fetch, FetchRequest, Limits, Location, ObjectSource, Sour
 
 pub use classify::{classify, Context, Observed, Op, Transport};
 pub use session::{session_name, RetryPolicy, REFRESH_BEFORE_EXPIRY};
+pub use upload::TEMPLATE_URL_EXPIRY;
 
 use observe::observe;
 use session::{CredentialCache, RegionCache, RoleCredentials};

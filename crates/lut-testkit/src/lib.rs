@@ -9,7 +9,9 @@
 pub mod moto;
 pub mod proxy;
 
-pub use moto::{AccessKey, MotoError, MotoServer, Principal, PutOptions, RoleSpec};
+pub use moto::{
+    ensure_lint_venv, AccessKey, MotoError, MotoServer, Principal, PutOptions, RoleSpec,
+};
 pub use proxy::{Fault, FaultProxy, Match, Recorded};
 /// For [`MotoServer::call`]'s arguments and answers.
 pub use serde_json::{json, Value};

@@ -171,6 +171,34 @@ pub fn ensure_venv() -> Result<PathBuf, String> {
     Ok(PathBuf::from(path))
 }
 
+/// The linters of the IAM tests (`cfn-lint` for templates, `parliament` for policies).
+pub const LINT_REQUIREMENTS: &[&str] = &["cfn-lint==1.58.0", "parliament==1.6.4"];
+
+/// Makes sure `<target>/lint-venv` holds [`LINT_REQUIREMENTS`] (same bootstrap and lock
+/// discipline as the moto venv, in a venv of its own so that the two never rebuild each
+/// other) and returns its `bin` directory.
+pub fn ensure_lint_venv() -> Result<PathBuf, String> {
+    let venv = target_dir().join("lint-venv");
+    let python = std::env::var("LUT_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(&python)
+        .arg(BOOTSTRAP)
+        .arg(&venv)
+        .args(LINT_REQUIREMENTS)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run {python}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "creating the lint venv at {} failed ({}); see the output above",
+            venv.display(),
+            out.status
+        ));
+    }
+    let py = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    Ok(py.parent().expect("venv/bin").to_path_buf())
+}
+
 impl MotoServer {
     /// The server of this test process, started on first use.
     pub fn shared() -> &'static MotoServer {

@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod enrich;
 pub mod errors;
+pub mod iam;
 pub mod settings;
 pub mod state;
 pub mod stream;

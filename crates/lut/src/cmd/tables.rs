@@ -1,4 +1,5 @@
-//! `lut tables list|show`: what the data directory holds.
+//! `lut tables list|show`: what the data directory holds; `iam` and `test-connection`
+//! (in [`super::iam`]).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -24,9 +25,25 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// The table's IAM role: CloudFormation template, console link or policies (§6.4).
+    Iam(super::iam::IamArgs),
+    /// Assumes the table's role, reads the object's metadata and first rows, and reports
+    /// each step; changes nothing.
+    TestConnection {
+        name: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
 }
 
 pub fn run(data_dir: &Path, cmd: Command) -> Result<ExitCode> {
+    let cmd = match cmd {
+        Command::Iam(args) => return super::iam::iam(data_dir, args),
+        Command::TestConnection { name, format } => {
+            return super::iam::test_connection(data_dir, &name, format)
+        }
+        other => other,
+    };
     let dd = state::open(data_dir)?;
     let catalog = dd.catalog();
     match cmd {
@@ -182,6 +199,7 @@ pub fn run(data_dir: &Path, cmd: Command) -> Result<ExitCode> {
                 );
             }
         }
+        Command::Iam(_) | Command::TestConnection { .. } => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
 }
