@@ -54,15 +54,13 @@ pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         let bars = Bars::new();
-        let engine = match &bars {
-            Some(b) => {
-                let b = b.clone();
-                state::engine(&dd, registry).await?.with_progress(
-                    move |table, phase, done, total| b.update(table, phase, done, total),
-                )
-            }
-            None => state::engine(&dd, registry).await?,
-        };
+        let progress = bars.clone();
+        let engine =
+            state::engine(&dd, registry)
+                .await?
+                .with_progress(move |table, phase, done, total| {
+                    progress.update(table, phase, done, total)
+                });
         let catalog = dd.catalog();
         let names: Vec<String> = if args.names.is_empty() {
             catalog
@@ -85,9 +83,7 @@ pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
         let mut failed = 0;
         for name in names {
             let outcome = engine.check(&name).await?;
-            if let Some(b) = &bars {
-                b.finish(&name);
-            }
+            bars.finish(&name);
             if outcome.is_failure() {
                 failed += 1;
             }
@@ -147,48 +143,87 @@ fn print_event(ev: &SyncEvent) {
     }
 }
 
-/// Progress bars for downloads and builds, shown only when stderr is a terminal (plain
-/// result lines are printed either way).
+/// Progress of downloads and builds on stderr: bars on a terminal; otherwise (logs, CI)
+/// a plain line each time a phase of a large object passes another quarter.
 #[derive(Clone)]
-struct Bars {
-    multi: indicatif::MultiProgress,
-    bars: Arc<std::sync::Mutex<std::collections::HashMap<String, indicatif::ProgressBar>>>,
+enum Bars {
+    Terminal {
+        multi: indicatif::MultiProgress,
+        bars: Arc<std::sync::Mutex<std::collections::HashMap<String, indicatif::ProgressBar>>>,
+    },
+    Plain {
+        /// (table, phase) -> quarters already reported.
+        seen: Arc<std::sync::Mutex<std::collections::HashMap<(String, &'static str), u64>>>,
+    },
 }
 
+/// Objects smaller than this finish too fast for plain progress lines to help.
+const PLAIN_MIN_BYTES: u64 = 64 << 20;
+
 impl Bars {
-    fn new() -> Option<Bars> {
+    fn new() -> Bars {
         use std::io::IsTerminal;
-        std::io::stderr().is_terminal().then(|| Bars {
-            multi: indicatif::MultiProgress::new(),
-            bars: Arc::default(),
-        })
+        if std::io::stderr().is_terminal() {
+            Bars::Terminal {
+                multi: indicatif::MultiProgress::new(),
+                bars: Arc::default(),
+            }
+        } else {
+            Bars::Plain {
+                seen: Arc::default(),
+            }
+        }
     }
 
     fn update(&self, table: &str, phase: Phase, done: u64, total: Option<u64>) {
-        let mut bars = self.bars.lock().unwrap_or_else(|p| p.into_inner());
-        let bar = bars.entry(table.to_string()).or_insert_with(|| {
-            let bar = self.multi.add(indicatif::ProgressBar::new(0));
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{msg:>32} {bar:30} {bytes}/{total_bytes} ({eta})",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            bar
-        });
         let what = match phase {
             Phase::Downloading => "downloading",
             Phase::Building => "validating",
         };
-        bar.set_message(format!("{table}: {what}"));
-        bar.set_length(total.unwrap_or(done));
-        bar.set_position(done);
+        match self {
+            Bars::Terminal { multi, bars } => {
+                let mut bars = bars.lock().unwrap_or_else(|p| p.into_inner());
+                let bar = bars.entry(table.to_string()).or_insert_with(|| {
+                    let bar = multi.add(indicatif::ProgressBar::new(0));
+                    bar.set_style(
+                        indicatif::ProgressStyle::with_template(
+                            "{msg:>32} {bar:30} {bytes}/{total_bytes} ({eta})",
+                        )
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                    );
+                    bar
+                });
+                bar.set_message(format!("{table}: {what}"));
+                bar.set_length(total.unwrap_or(done));
+                bar.set_position(done);
+            }
+            Bars::Plain { seen } => {
+                let Some(total) = total.filter(|t| *t >= PLAIN_MIN_BYTES) else {
+                    return;
+                };
+                let quarter = done.saturating_mul(4) / total;
+                let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+                let last = seen.entry((table.to_string(), what)).or_insert(0);
+                if quarter > *last {
+                    *last = quarter;
+                    eprintln!("lut: {table}: {what} {} of {} MiB", done >> 20, total >> 20);
+                }
+            }
+        }
     }
 
     fn finish(&self, table: &str) {
-        let mut bars = self.bars.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(bar) = bars.remove(table) {
-            bar.finish_and_clear();
+        match self {
+            Bars::Terminal { bars, .. } => {
+                let mut bars = bars.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(bar) = bars.remove(table) {
+                    bar.finish_and_clear();
+                }
+            }
+            Bars::Plain { seen } => {
+                let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+                seen.retain(|(t, _), _| t != table);
+            }
         }
     }
 }
