@@ -80,8 +80,9 @@ fn collect(
     })
 }
 
-/// `lut enrich --spec-dir spec --input events.jsonl --output <data dir>/lut-out.jsonl`.
-pub fn lut_enrich(lut: &Path, ds: &DataSet, runs: usize) -> Result<ProcessTimes> {
+/// `lut enrich --spec-dir spec --input events.jsonl --output <data dir>/lut-out.jsonl
+/// --threads N`.
+pub fn lut_enrich(lut: &Path, ds: &DataSet, runs: usize, threads: usize) -> Result<ProcessTimes> {
     let out = ds.dir.join("lut-out.jsonl");
     let t = collect(
         runs,
@@ -93,7 +94,9 @@ pub fn lut_enrich(lut: &Path, ds: &DataSet, runs: usize) -> Result<ProcessTimes>
                 .arg("--input")
                 .arg(&ds.events)
                 .arg("--output")
-                .arg(&out);
+                .arg(&out)
+                .arg("--threads")
+                .arg(threads.to_string());
             c
         },
         |s| number_after(s, "tables loaded in "),

@@ -134,7 +134,7 @@ fn main() -> Result<()> {
     inproc::enrich(&mut report, "enrich_1core_with_cidr", &both, &events, runs)?;
     drop((both, snap, events));
 
-    println!("\n## d. end to end: `lut enrich` process (start-up, table load, file I/O)");
+    println!("\n## d. end to end: `lut enrich` process (start-up, table load, file I/O), 1 thread and all cores");
     let mut lut_e2e = None;
     match external::find_lut(args.lut.as_deref()) {
         _ if args.no_e2e => println!("skipped (--no-e2e)"),
@@ -144,7 +144,7 @@ fn main() -> Result<()> {
         ),
         Some(lut) => {
             println!("binary: {}", lut.display());
-            let t = external::lut_enrich(&lut, &ds, runs)?;
+            let t = external::lut_enrich(&lut, &ds, runs, 1)?;
             report.rate("e2e_lut", n_events as f64, 1e-6, &t.wall, "M events/s");
             report.secs("e2e_lut_wall", &t.wall);
             if let Some(load) = &t.load {
@@ -160,6 +160,21 @@ fn main() -> Result<()> {
                 );
             }
             lut_e2e = Some(t);
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            if cores > 1 {
+                let t = external::lut_enrich(&lut, &ds, runs, cores)?;
+                let name = format!("e2e_lut_{cores}_threads");
+                report.rate(&name, n_events as f64, 1e-6, &t.wall, "M events/s");
+                if let Some(enrich) = &t.enrich {
+                    report.rate(
+                        &format!("{name}_enrich_phase"),
+                        n_events as f64,
+                        1e-6,
+                        enrich,
+                        "M events/s",
+                    );
+                }
+            }
         }
     }
 
