@@ -6,5 +6,12 @@
 //! - [`sync::Scheduler`]: checks every enabled table on its period with jitter, backs off
 //!   failing tables, caps parallel downloads, and takes "sync now" requests. `lut sync
 //!   --watch` runs it in the foreground; `lut serve` embeds it unchanged.
+//! - [`alarms::Notifier`]: "no data" and "failing" alarms and new CRITICAL system errors,
+//!   evaluated every minute and sent to [`destinations`] (webhook, Slack, PagerDuty, Teams,
+//!   SNS).
 
+pub mod api;
 pub mod sync;
+
+pub mod alarms;
+pub mod destinations;

@@ -64,6 +64,12 @@ impl DataDir {
         Arc::clone(&self.catalog)
     }
 
+    /// The key sealing destination secrets: `LUT_SECRET_KEY`, else `secret.key` here
+    /// (generated, 0600, at first use).
+    pub fn secret_key(&self) -> Result<crate::SecretKey> {
+        crate::SecretKey::load(&self.root)
+    }
+
     pub fn blobs(&self) -> &BlobStore {
         &self.blobs
     }

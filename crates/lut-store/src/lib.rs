@@ -11,13 +11,16 @@
 pub mod blobs;
 pub mod datadir;
 pub mod migrations;
+pub mod secrets;
 pub mod sqlite;
+pub mod tokens;
 
 use serde::Serialize;
 
 pub use blobs::BlobStore;
 pub use datadir::{now_millis, DataDir};
 pub use migrations::SCHEMA_VERSION;
+pub use secrets::SecretKey;
 pub use sqlite::SqliteCatalog;
 
 /// Milliseconds since the Unix epoch.
@@ -131,6 +134,90 @@ pub struct ErrorFilter {
     pub all: bool,
 }
 
+/// The persisted state of one alarm of one table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AlarmRecord {
+    pub table: String,
+    /// `no_data` or `failing`.
+    pub kind: String,
+    /// `OK` or `ALARM`.
+    pub state: String,
+    /// When the alarm entered `state`.
+    pub since: Millis,
+    /// When the last notification (transition or reminder) was sent.
+    pub last_notified_at: Option<Millis>,
+    /// Reminders sent during the current ALARM.
+    pub reminders: i64,
+}
+
+/// An alert destination to add. `config` is JSON whose secret values the caller has
+/// already sealed with a [`SecretKey`]; the catalog never sees a plaintext secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewDestination {
+    pub name: String,
+    /// `webhook`, `slack`, `pagerduty`, `teams` or `sns`.
+    pub kind: String,
+    pub config: String,
+    /// Lowest severity delivered (`CRITICAL` > `HIGH` > `MEDIUM` > `LOW` > `INFO`).
+    pub min_severity: String,
+    pub table_filter: Option<String>,
+    pub enabled: bool,
+    pub created_at: Millis,
+}
+
+#[derive(Clone, PartialEq, Eq, Serialize)]
+pub struct DestinationRecord {
+    pub id: i64,
+    pub name: String,
+    pub kind: String,
+    /// Sealed config JSON (see [`NewDestination::config`]).
+    pub config: String,
+    pub min_severity: String,
+    pub table_filter: Option<String>,
+    pub enabled: bool,
+    pub created_at: Millis,
+}
+
+// The config holds sealed secrets only, but even those stay out of logs.
+impl std::fmt::Debug for NewDestination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewDestination")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("config", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for DestinationRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DestinationRecord")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("config", &"<redacted>")
+            .field("min_severity", &self.min_severity)
+            .field("table_filter", &self.table_filter)
+            .field("enabled", &self.enabled)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One delivery attempt to a destination.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeliveryRecord {
+    pub destination: String,
+    /// What was delivered, e.g. `alarm.no_data.ALARM:t1`, `error:12`, `test`.
+    pub event: String,
+    pub at: Millis,
+    pub ok: bool,
+    /// HTTP status, when there was a response.
+    pub status: Option<i64>,
+    pub error: Option<String>,
+    /// 1 for the first attempt.
+    pub attempt: i64,
+}
+
 /// One all-or-nothing change of definitions (`lut apply`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DefinitionChange {
@@ -182,6 +269,43 @@ pub trait Catalog: Send + Sync {
     fn resolve_errors(&self, table: &str, at: Millis) -> Result<usize>;
     fn acknowledge_error(&self, id: i64, at: Millis) -> Result<bool>;
     fn errors(&self, filter: &ErrorFilter) -> Result<Vec<SystemErrorRecord>>;
+
+    /// Every alarm's state, by table then kind.
+    fn alarms(&self) -> Result<Vec<AlarmRecord>>;
+    /// Stores an alarm's state (insert or replace by (table, kind)).
+    fn put_alarm(&self, a: &AlarmRecord) -> Result<()>;
+
+    /// Adds a destination; fails with `Conflict` if the name is taken.
+    fn add_destination(&self, d: &NewDestination) -> Result<DestinationRecord>;
+    fn destinations(&self) -> Result<Vec<DestinationRecord>>;
+    /// Removes a destination by name; whether it existed.
+    fn remove_destination(&self, name: &str) -> Result<bool>;
+    fn log_delivery(&self, d: &DeliveryRecord) -> Result<()>;
+    /// The newest deliveries first, of one destination or all.
+    fn deliveries(&self, destination: Option<&str>, limit: usize) -> Result<Vec<DeliveryRecord>>;
+
+    /// Open CRITICAL errors not yet notified.
+    fn errors_to_notify(&self) -> Result<Vec<SystemErrorRecord>>;
+    /// Errors notified when raised, resolved since, and whose resolution is not notified.
+    fn resolutions_to_notify(&self) -> Result<Vec<SystemErrorRecord>>;
+    /// Marks an error's raise (`resolved` false) or resolution as notified.
+    fn mark_error_notified(&self, id: i64, resolved: bool, at: Millis) -> Result<()>;
+    /// Resolves the open errors of one (table, stage, code), e.g. a destination's own
+    /// delivery error once it delivers again; returns how many.
+    fn resolve_error_key(
+        &self,
+        table: Option<&str>,
+        stage: &str,
+        code: Option<&str>,
+        at: Millis,
+    ) -> Result<usize>;
+
+    /// Stores an API token's hash ([`tokens`]).
+    fn add_token(&self, t: &tokens::NewToken) -> Result<tokens::TokenRecord>;
+    /// Every token, revoked and expired ones included, oldest first.
+    fn tokens(&self) -> Result<Vec<tokens::TokenRecord>>;
+    /// Revokes a token; whether it exists.
+    fn revoke_token(&self, id: i64, at: Millis) -> Result<bool>;
 
     fn setting(&self, key: &str) -> Result<Option<String>>;
     fn set_setting(&self, key: &str, value: &str) -> Result<()>;

@@ -86,6 +86,55 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE tables ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 4: alarms, alert destinations, their delivery log, and which system errors have
+    // been notified (so a restart neither repeats nor forgets a notification).
+    r#"
+    CREATE TABLE alarms (
+        table_name       TEXT NOT NULL,
+        kind             TEXT NOT NULL,
+        state            TEXT NOT NULL,
+        since            INTEGER NOT NULL,
+        last_notified_at INTEGER,
+        reminders        INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (table_name, kind)
+    );
+    CREATE TABLE destinations (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        name         TEXT NOT NULL UNIQUE,
+        kind         TEXT NOT NULL,
+        -- JSON; secret values inside are sealed (see lut_store::secrets).
+        config       TEXT NOT NULL,
+        min_severity TEXT NOT NULL,
+        table_filter TEXT,
+        enabled      INTEGER NOT NULL,
+        created_at   INTEGER NOT NULL
+    );
+    CREATE TABLE deliveries (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        destination TEXT NOT NULL,
+        event       TEXT NOT NULL,
+        at          INTEGER NOT NULL,
+        ok          INTEGER NOT NULL,
+        status      INTEGER,
+        error       TEXT,
+        attempt     INTEGER NOT NULL
+    );
+    CREATE INDEX deliveries_by_destination ON deliveries(destination, id);
+    ALTER TABLE system_errors ADD COLUMN notified_at INTEGER;
+    ALTER TABLE system_errors ADD COLUMN resolve_notified_at INTEGER;
+    "#,
+    // 5: API tokens (only sha256 hashes of the tokens are stored).
+    r#"
+    CREATE TABLE tokens (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        hash         TEXT NOT NULL UNIQUE,
+        permission   TEXT NOT NULL,
+        description  TEXT,
+        created_at   INTEGER NOT NULL,
+        expires_at   INTEGER,
+        revoked_at   INTEGER
+    );
+    "#,
 ];
 
 /// The schema version this lut writes.

@@ -15,8 +15,9 @@ use crate::blobs::validate_sha256;
 use crate::datadir::now_millis;
 use crate::migrations::{migrate, MIGRATIONS};
 use crate::{
-    Catalog, CheckRecord, DefinitionChange, ErrorFilter, Millis, NewSystemError, NewVersion,
-    Result, StoreError, SystemErrorRecord, TableRecord, VersionRecord,
+    AlarmRecord, Catalog, CheckRecord, DefinitionChange, DeliveryRecord, DestinationRecord,
+    ErrorFilter, Millis, NewDestination, NewSystemError, NewVersion, Result, StoreError,
+    SystemErrorRecord, TableRecord, VersionRecord,
 };
 
 /// How long a statement waits for another process's write lock before failing with
@@ -575,6 +576,213 @@ impl Catalog for SqliteCatalog {
         })
     }
 
+    fn alarms(&self) -> Result<Vec<AlarmRecord>> {
+        self.read(|c| {
+            let mut st = c.prepare(
+                "SELECT table_name, kind, state, since, last_notified_at, reminders
+                 FROM alarms ORDER BY table_name, kind",
+            )?;
+            let rows = st.query_map([], |r| {
+                Ok(AlarmRecord {
+                    table: r.get(0)?,
+                    kind: r.get(1)?,
+                    state: r.get(2)?,
+                    since: r.get(3)?,
+                    last_notified_at: r.get(4)?,
+                    reminders: r.get(5)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn put_alarm(&self, a: &AlarmRecord) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT OR REPLACE INTO alarms
+                     (table_name, kind, state, since, last_notified_at, reminders)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    a.table,
+                    a.kind,
+                    a.state,
+                    a.since,
+                    a.last_notified_at,
+                    a.reminders
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn add_destination(&self, d: &NewDestination) -> Result<DestinationRecord> {
+        self.write(|tx| {
+            let taken: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM destinations WHERE name = ?1)",
+                [&d.name],
+                |r| r.get(0),
+            )?;
+            if taken {
+                return Err(StoreError::Conflict(format!(
+                    "a destination named {:?} exists already",
+                    d.name
+                )));
+            }
+            tx.execute(
+                "INSERT INTO destinations (name, kind, config, min_severity, table_filter,
+                                           enabled, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    d.name,
+                    d.kind,
+                    d.config,
+                    d.min_severity,
+                    d.table_filter,
+                    d.enabled,
+                    d.created_at
+                ],
+            )?;
+            Ok(DestinationRecord {
+                id: tx.last_insert_rowid(),
+                name: d.name.clone(),
+                kind: d.kind.clone(),
+                config: d.config.clone(),
+                min_severity: d.min_severity.clone(),
+                table_filter: d.table_filter.clone(),
+                enabled: d.enabled,
+                created_at: d.created_at,
+            })
+        })
+    }
+
+    fn destinations(&self) -> Result<Vec<DestinationRecord>> {
+        self.read(|c| {
+            let mut st = c.prepare(
+                "SELECT id, name, kind, config, min_severity, table_filter, enabled, created_at
+                 FROM destinations ORDER BY name",
+            )?;
+            let rows = st.query_map([], |r| {
+                Ok(DestinationRecord {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    kind: r.get(2)?,
+                    config: r.get(3)?,
+                    min_severity: r.get(4)?,
+                    table_filter: r.get(5)?,
+                    enabled: r.get(6)?,
+                    created_at: r.get(7)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn remove_destination(&self, name: &str) -> Result<bool> {
+        self.write(|tx| Ok(tx.execute("DELETE FROM destinations WHERE name = ?1", [name])? > 0))
+    }
+
+    fn log_delivery(&self, d: &DeliveryRecord) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO deliveries (destination, event, at, ok, status, error, attempt)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    d.destination,
+                    d.event,
+                    d.at,
+                    d.ok,
+                    d.status,
+                    d.error,
+                    d.attempt
+                ],
+            )?;
+            // Bounded log.
+            tx.execute(
+                "DELETE FROM deliveries WHERE destination = ?1 AND id NOT IN
+                     (SELECT id FROM deliveries WHERE destination = ?1
+                      ORDER BY id DESC LIMIT 1000)",
+                [&d.destination],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn deliveries(&self, destination: Option<&str>, limit: usize) -> Result<Vec<DeliveryRecord>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(|c| {
+            let mut st = c.prepare(
+                "SELECT destination, event, at, ok, status, error, attempt FROM deliveries
+                 WHERE (?1 IS NULL OR destination = ?1) ORDER BY id DESC LIMIT ?2",
+            )?;
+            let rows = st.query_map(params![destination, limit], |r| {
+                Ok(DeliveryRecord {
+                    destination: r.get(0)?,
+                    event: r.get(1)?,
+                    at: r.get(2)?,
+                    ok: r.get(3)?,
+                    status: r.get(4)?,
+                    error: r.get(5)?,
+                    attempt: r.get(6)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn errors_to_notify(&self) -> Result<Vec<SystemErrorRecord>> {
+        self.read(|c| {
+            let mut st = c.prepare(&format!(
+                "SELECT {ERROR_COLUMNS} FROM system_errors
+                 WHERE severity = 'CRITICAL' AND resolved_at IS NULL AND notified_at IS NULL
+                 ORDER BY id"
+            ))?;
+            let rows = st.query_map([], error_from_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn resolutions_to_notify(&self) -> Result<Vec<SystemErrorRecord>> {
+        self.read(|c| {
+            let mut st = c.prepare(&format!(
+                "SELECT {ERROR_COLUMNS} FROM system_errors
+                 WHERE resolved_at IS NOT NULL AND notified_at IS NOT NULL
+                   AND resolve_notified_at IS NULL
+                 ORDER BY id"
+            ))?;
+            let rows = st.query_map([], error_from_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn mark_error_notified(&self, id: i64, resolved: bool, at: Millis) -> Result<()> {
+        self.write(|tx| {
+            let sql = if resolved {
+                "UPDATE system_errors SET resolve_notified_at = ?2 WHERE id = ?1"
+            } else {
+                "UPDATE system_errors SET notified_at = ?2 WHERE id = ?1"
+            };
+            tx.execute(sql, params![id, at])?;
+            Ok(())
+        })
+    }
+
+    fn resolve_error_key(
+        &self,
+        table: Option<&str>,
+        stage: &str,
+        code: Option<&str>,
+        at: Millis,
+    ) -> Result<usize> {
+        self.write(|tx| {
+            Ok(tx.execute(
+                "UPDATE system_errors SET resolved_at = ?4
+                 WHERE ifnull(table_name, '') = ifnull(?1, '') AND stage = ?2
+                   AND ifnull(code, '') = ifnull(?3, '') AND resolved_at IS NULL",
+                params![table, stage, code, at],
+            )?)
+        })
+    }
+
     fn setting(&self, key: &str) -> Result<Option<String>> {
         self.read(|c| {
             Ok(
@@ -584,6 +792,18 @@ impl Catalog for SqliteCatalog {
                 .optional()?,
             )
         })
+    }
+
+    fn add_token(&self, t: &crate::tokens::NewToken) -> Result<crate::tokens::TokenRecord> {
+        self.write(|tx| crate::tokens::add(tx, t))
+    }
+
+    fn tokens(&self) -> Result<Vec<crate::tokens::TokenRecord>> {
+        self.read(crate::tokens::list)
+    }
+
+    fn revoke_token(&self, id: i64, at: Millis) -> Result<bool> {
+        self.write(|tx| crate::tokens::revoke(tx, id, at))
     }
 
     fn setting_or_init(&self, key: &str, value: &str) -> Result<String> {

@@ -40,12 +40,22 @@ enum Command {
     Tables(cmd::tables::Command),
     /// Check synced tables' sources now (or keep checking with --watch).
     Sync(cmd::sync::Args),
-    /// Show system errors.
+    /// Show system errors (`lut errors ack ID` acknowledges one).
     Errors(cmd::errors::Args),
+    /// Where alerts go: webhook, Slack, PagerDuty, Teams, SNS.
+    #[command(subcommand)]
+    Destinations(cmd::destinations::Command),
+    /// Show the "no data" and "failing" alarms of each table.
+    Alarms(cmd::alarms::Args),
     /// Show the service principal, the ExternalId and the role-name prefix.
     Settings(cmd::settings::Args),
     /// Enrich NDJSON events with a spec directory's tables or the data directory's live tables.
     Enrich(cmd::enrich::Args),
+    /// Run the HTTP API (with the sync scheduler inside) until Ctrl-C or SIGTERM.
+    Serve(cmd::serve::Args),
+    /// Create, list and revoke API tokens.
+    #[command(subcommand)]
+    Tokens(cmd::tokens::Command),
 }
 
 fn main() -> ExitCode {
@@ -58,8 +68,12 @@ fn main() -> ExitCode {
         Command::Tables(c) => cmd::tables::run(&dd, c),
         Command::Sync(args) => cmd::sync::run(&dd, args),
         Command::Errors(args) => cmd::errors::run(&dd, args),
+        Command::Destinations(c) => cmd::destinations::run(&dd, c),
+        Command::Alarms(args) => cmd::alarms::run(&dd, args),
         Command::Settings(args) => cmd::settings::run(&dd, args),
         Command::Enrich(args) => cmd::enrich::run(&dd, args),
+        Command::Serve(args) => cmd::serve::run(&dd, args),
+        Command::Tokens(c) => cmd::tokens::run(&dd, c),
     };
     match result {
         Ok(code) => code,

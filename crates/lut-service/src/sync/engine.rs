@@ -300,6 +300,41 @@ impl SyncEngine {
         Ok(problems)
     }
 
+    /// Makes the registry follow the catalog for one table after another process (the CLI)
+    /// changed it: loads its live version and swaps it in, or removes the table when it is
+    /// deleted, disabled or has no live version. Returns the version now loaded. A version
+    /// that cannot be loaded is logged and leaves the registry as it was.
+    pub async fn reload_table(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        let lock = self.lock_for(name);
+        let _held = lock.lock().await;
+        let rec = match self.catalog.table(name)? {
+            Some(r) if r.enabled => r,
+            _ => {
+                self.registry.remove_table(name);
+                return Ok(None);
+            }
+        };
+        let Some(version) = self.catalog.live_version(name)? else {
+            self.registry.remove_table(name);
+            return Ok(None);
+        };
+        match self.load_version(&rec, &version).await {
+            Ok(t) => {
+                self.registry.swap_table(t);
+                self.emit(SyncEvent::TableLoaded {
+                    table: rec.name.clone(),
+                    version: version.id,
+                    rows: version.rows,
+                });
+                Ok(Some(version.id))
+            }
+            Err(message) => {
+                tracing::warn!(table = name, version = version.id, %message, "cannot load the live version");
+                Ok(None)
+            }
+        }
+    }
+
     async fn load_version(
         &self,
         rec: &TableRecord,

@@ -1,4 +1,5 @@
-//! `lut errors`: system errors (failed syncs and the like), newest first.
+//! `lut errors`: system errors (failed syncs and the like), newest first; `lut errors ack
+//! ID` acknowledges one.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -9,7 +10,10 @@ use lut_store::{Catalog, ErrorFilter};
 use super::{state, time, Format};
 
 #[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Only this table's errors.
     #[arg(long)]
     table: Option<String>,
@@ -20,8 +24,24 @@ pub struct Args {
     format: Format,
 }
 
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Acknowledge an error (it stays open until a good check resolves it).
+    Ack { id: i64 },
+}
+
 pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
     let dd = state::open(data_dir)?;
+    if let Some(Command::Ack { id }) = args.command {
+        if !dd
+            .catalog()
+            .acknowledge_error(id, lut_store::now_millis())?
+        {
+            anyhow::bail!("no system error #{id}");
+        }
+        println!("acknowledged error #{id}");
+        return Ok(ExitCode::SUCCESS);
+    }
     let errors = dd.catalog().errors(&ErrorFilter {
         table: args.table,
         all: args.all,

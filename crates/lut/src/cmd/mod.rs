@@ -1,14 +1,18 @@
 //! One module per subcommand, plus what several of them share.
 
+pub mod alarms;
 pub mod apply;
+pub mod destinations;
 pub mod enrich;
 pub mod errors;
 pub mod iam;
+pub mod serve;
 pub mod settings;
 pub mod state;
 pub mod stream;
 pub mod sync;
 pub mod tables;
+pub mod tokens;
 pub mod validate;
 
 use lut_core::diag::{Diagnostics, Severity};

@@ -44,12 +44,30 @@ pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
                     ..SchedulerSettings::default()
                 },
             );
+            // Alarms and alerts (SPEC §7): evaluated every minute beside the scheduler.
+            let clock: Arc<dyn lut_service::alarms::Clock> =
+                Arc::new(lut_service::alarms::SystemClock);
+            let notifier = lut_service::alarms::Notifier::new(
+                lut_service::destinations::Dispatcher::new(
+                    dd.catalog(),
+                    dd.secret_key()?,
+                    clock.clone(),
+                    lut_service::destinations::DeliverySettings::default(),
+                ),
+                clock,
+                lut_service::alarms::NotifierSettings {
+                    reminder_interval: reminder_interval()?,
+                    ..lut_service::alarms::NotifierSettings::default()
+                },
+            );
+            let notifier = tokio::spawn(notifier.run());
             eprintln!("lut: watching {} (Ctrl-C stops)", data_dir.display());
             scheduler
                 .run(async {
                     let _ = tokio::signal::ctrl_c().await;
                 })
                 .await;
+            notifier.abort();
             eprintln!("lut: stopped");
             return Ok(ExitCode::SUCCESS);
         }
@@ -226,4 +244,15 @@ impl Bars {
             }
         }
     }
+}
+
+/// `LUT_ALARM_REMINDER_MINUTES` (default 1440: a reminder a day while an alarm lasts).
+fn reminder_interval() -> Result<std::time::Duration> {
+    let minutes = match std::env::var("LUT_ALARM_REMINDER_MINUTES") {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse::<u64>().map_err(|_| {
+            anyhow::anyhow!("LUT_ALARM_REMINDER_MINUTES must be a whole number of minutes")
+        })?,
+        _ => 24 * 60,
+    };
+    Ok(std::time::Duration::from_secs(minutes.max(1) * 60))
 }

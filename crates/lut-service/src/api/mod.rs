@@ -1,0 +1,326 @@
+//! The HTTP API of `lut serve` (SPEC §8): axum on tokio.
+//!
+//! [`serve`] opens the data directory, loads every live version (no request is accepted
+//! before), runs the sync scheduler, and serves until its shutdown future resolves; then
+//! in-flight requests finish and the scheduler stops (running checks are cancelled at an
+//! await point, which never leaves partial state).
+//!
+//! Routes: `/healthz` and `/metrics` are open; everything under `/api/v1` needs a bearer
+//! token ([`auth`]), `read` for viewing, lookups and enrichment, `manage` for changes.
+
+pub mod auth;
+pub mod config;
+pub mod enrich;
+pub mod error;
+pub mod metrics;
+pub mod routes;
+
+use std::future::{Future, IntoFuture};
+use std::sync::Arc;
+
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+use axum::Router;
+use lut_core::registry::Registry;
+use lut_core::spec::SpecOptions;
+use lut_source::local::LocalSource;
+use lut_source::s3::{S3Config, S3Source};
+use lut_source::{Limits, ObjectSource};
+use lut_store::{Catalog, DataDir};
+
+pub use config::ServeConfig;
+
+use crate::sync::{
+    Scheduler, SchedulerHandle, SchedulerSettings, SyncEngine, SyncEvent, SyncSettings,
+};
+use metrics::Metrics;
+
+/// The catalog setting holding the ExternalId generated at first start (shared with the CLI).
+const EXTERNAL_ID_KEY: &str = "external_id";
+
+pub type ServeError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub catalog: Arc<dyn Catalog>,
+    pub registry: Arc<Registry>,
+    pub scheduler: SchedulerHandle,
+    pub metrics: Arc<Metrics>,
+    pub tokens: Arc<auth::TokenCache>,
+    pub config: Arc<ServeConfig>,
+    pub external_id: Arc<str>,
+}
+
+/// Nanoseconds since the epoch, the time row expiry is checked against.
+pub(crate) fn enrich_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos().min(i64::MAX as u128) as i64)
+}
+
+/// The routes over `state`.
+pub fn router(state: AppState) -> Router {
+    let read = Router::new()
+        .route("/api/v1/tables", get(routes::list_tables))
+        .route("/api/v1/tables/{name}", get(routes::get_table))
+        .route("/api/v1/tables/{name}/versions", get(routes::versions))
+        .route("/api/v1/tables/{name}/versions/{id}", get(routes::version))
+        .route("/api/v1/tables/{name}/checks", get(routes::checks))
+        .route("/api/v1/tables/{name}/rows", get(routes::rows))
+        .route("/api/v1/errors", get(routes::errors))
+        .route("/api/v1/settings", get(routes::settings))
+        .route("/api/v1/enrich", post(enrich::enrich))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_read));
+    let manage = Router::new()
+        .route("/api/v1/tables/{name}/sync", post(routes::sync_now))
+        .route("/api/v1/errors/{id}/ack", post(routes::ack_error))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_manage));
+    Router::new()
+        .route("/healthz", get(routes::healthz))
+        .route("/readyz", get(routes::readyz))
+        .route("/metrics", get(routes::metrics))
+        .merge(read)
+        .merge(manage)
+        .fallback(|| async { error::ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            error::ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method",
+            )
+        })
+        .layer(from_fn_with_state(state.clone(), metrics::track_http))
+        .with_state(state)
+}
+
+/// Runs the service on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    config: ServeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let config = Arc::new(config);
+    let dd = {
+        let root = config.data_dir.clone();
+        tokio::task::spawn_blocking(move || DataDir::open(&root)).await??
+    };
+    let catalog: Arc<dyn Catalog> = dd.catalog();
+    let external_id: Arc<str> = match &config.external_id {
+        Some(id) => id.as_str().into(),
+        None => {
+            let fresh: String = (0..32).map(|_| fastrand::alphanumeric()).collect();
+            catalog.setting_or_init(EXTERNAL_ID_KEY, &fresh)?.into()
+        }
+    };
+    let metrics = Arc::new(Metrics::default());
+    let registry = Arc::new(Registry::default());
+    let swapped: Swapped = Arc::default();
+    let engine = {
+        let m = metrics.clone();
+        let sw = swapped.clone();
+        build_engine(&dd, &config, registry.clone(), &external_id)
+            .await?
+            .with_observer(move |ev| {
+                m.observe(ev);
+                if let SyncEvent::TableSwapped { table, version, .. } = ev {
+                    sw.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(table.clone(), *version);
+                }
+            })
+    };
+    // Live versions first: enrichment must never see an empty registry for a table that
+    // has data.
+    for p in engine.load_live().await? {
+        tracing::warn!(table = %p.table, problem = %p.message, "live version not loaded");
+    }
+    if config.bootstrap_token {
+        if let Some(token) = auth::bootstrap(catalog.as_ref())? {
+            eprintln!(
+                "lut serve: created the first manage token (shown only this once; store it now):\n{token}"
+            );
+        }
+    }
+    let tokens = Arc::new(auth::TokenCache::new(
+        config.token_refresh,
+        catalog.tokens()?,
+    ));
+    let engine = Arc::new(engine);
+    let known = catalog_state(catalog.as_ref())?;
+    let (scheduler, handle) = Scheduler::new(
+        engine.clone(),
+        SchedulerSettings {
+            max_concurrent: config.sync_concurrency,
+            rescan_every: config.rescan,
+            ..SchedulerSettings::default()
+        },
+    );
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let sched = tokio::spawn(scheduler.run(async move {
+        let _ = stop_rx.await;
+    }));
+    let follower = tokio::spawn(follow_catalog(engine, known, swapped, config.rescan));
+    let state = AppState {
+        catalog,
+        registry,
+        scheduler: handle,
+        metrics,
+        tokens,
+        config: config.clone(),
+        external_id,
+    };
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "lut serve listening");
+    }
+    // Shutdown: stop accepting, let in-flight requests finish for up to the grace period.
+    let (began_tx, mut began_rx) = tokio::sync::watch::channel(false);
+    let signal = async move {
+        shutdown.await;
+        let _ = began_tx.send(true);
+    };
+    let grace = config.shutdown_grace;
+    let deadline = async move {
+        while !*began_rx.borrow() {
+            if began_rx.changed().await.is_err() && !*began_rx.borrow() {
+                std::future::pending::<()>().await;
+            }
+        }
+        tokio::time::sleep(grace).await;
+    };
+    let server = axum::serve(listener, router(state))
+        .with_graceful_shutdown(signal)
+        .into_future();
+    let served = tokio::select! {
+        r = server => r,
+        _ = deadline => {
+            tracing::warn!(?grace, "requests still running after the grace period; closing them");
+            Ok(())
+        }
+    };
+    let _ = stop_tx.send(());
+    follower.abort();
+    let _ = sched.await;
+    served?;
+    Ok(())
+}
+
+/// A sync engine over the data directory; S3 access is configured only when the catalog
+/// holds S3 tables at start (local-only use never touches the AWS credential chain).
+async fn build_engine(
+    dd: &DataDir,
+    config: &ServeConfig,
+    registry: Arc<Registry>,
+    external_id: &str,
+) -> Result<SyncEngine, ServeError> {
+    let catalog: Arc<dyn Catalog> = dd.catalog();
+    let needs_s3 = catalog.tables()?.iter().any(|t| t.source_kind == "s3");
+    let limits = Limits::default();
+    let local: Arc<dyn ObjectSource> = Arc::new(LocalSource::new(dd.blobs().tmp_dir(), limits));
+    let s3: Option<Arc<dyn ObjectSource>> = if needs_s3 {
+        let cfg = S3Config {
+            endpoint_url: config.s3_endpoint.clone(),
+            force_path_style: config.s3_force_path_style,
+            external_id: external_id.to_string(),
+            region: None,
+            limits,
+            temp_dir: dd.blobs().tmp_dir(),
+            retry: Default::default(),
+        };
+        match S3Source::new(cfg).await {
+            Ok(s) => Some(Arc::new(s)),
+            Err(e) => {
+                tracing::warn!(error = %e, "S3 access is not available");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    Ok(SyncEngine::new(
+        catalog,
+        dd.blobs().clone(),
+        registry,
+        local,
+        s3,
+        SyncSettings {
+            limits,
+            spec: SpecOptions {
+                role_prefix: config.role_prefix.clone(),
+            },
+            keep_versions: config.keep_versions,
+        },
+    ))
+}
+
+/// Versions this server's own syncs made live, by table (so the follower does not load
+/// them a second time).
+type Swapped = Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>;
+
+/// What the follower compares: per table, (enabled, definition time, live version).
+type CatalogState = std::collections::HashMap<String, (bool, i64, Option<i64>)>;
+
+fn catalog_state(catalog: &dyn Catalog) -> lut_store::Result<CatalogState> {
+    let mut out = CatalogState::new();
+    for t in catalog.tables()? {
+        let live = catalog.live_version(&t.name)?.map(|v| v.id);
+        out.insert(t.name, (t.enabled, t.updated_at, live));
+    }
+    Ok(out)
+}
+
+/// Keeps the registry in step with changes other processes make to the shared data
+/// directory (`lut apply`, `lut sync`, `lut tables disable`, ...): every `every`, tables
+/// whose definition, enabled flag or live version changed are reloaded, and deleted ones
+/// dropped. Changes this server's own syncs made are already live and are skipped.
+async fn follow_catalog(
+    engine: Arc<SyncEngine>,
+    mut known: CatalogState,
+    swapped: Swapped,
+    every: std::time::Duration,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let cat = engine.catalog().clone();
+        let now = match tokio::task::spawn_blocking(move || catalog_state(cat.as_ref())).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot read the catalog to follow changes");
+                continue;
+            }
+            Err(_) => continue,
+        };
+        let mut changed: Vec<String> = Vec::new();
+        for (name, cur) in &now {
+            let before = known.get(name);
+            if before == Some(cur) {
+                continue;
+            }
+            // Only the live version moved, to the one our own sync just published.
+            let own = before.is_some_and(|b| b.0 == cur.0 && b.1 == cur.1)
+                && cur.2.is_some()
+                && swapped
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(name)
+                    .copied()
+                    == cur.2;
+            if !own {
+                changed.push(name.clone());
+            }
+        }
+        changed.extend(known.keys().filter(|n| !now.contains_key(*n)).cloned());
+        for name in changed {
+            match engine.reload_table(&name).await {
+                Ok(v) => tracing::info!(table = %name, version = ?v, "followed a catalog change"),
+                Err(e) => {
+                    tracing::warn!(table = %name, error = %e, "cannot follow a catalog change")
+                }
+            }
+        }
+        known = now;
+    }
+}
