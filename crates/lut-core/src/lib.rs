@@ -12,6 +12,7 @@ pub mod enrich;
 pub mod iam;
 pub mod index;
 pub mod json;
+pub mod log_types;
 pub mod net;
 pub mod project;
 pub mod registry;

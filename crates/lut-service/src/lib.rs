@@ -11,6 +11,7 @@
 //!   SNS).
 
 pub mod api;
+pub mod definitions;
 pub mod sync;
 
 pub mod alarms;

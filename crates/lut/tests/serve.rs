@@ -813,7 +813,8 @@ async fn cli_changes_reach_a_running_server() {
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let mut name = Value::Null;
-    for _ in 0..100 {
+    // The server rescans every ~2 s; allow a loaded CI machine 30 s.
+    for _ in 0..300 {
         let r = s
             .json(
                 s.get(

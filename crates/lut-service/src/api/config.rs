@@ -33,6 +33,8 @@ pub struct ServeConfig {
     pub bootstrap_token: bool,
     /// How long in-flight requests may run on after shutdown begins.
     pub shutdown_grace: Duration,
+    /// Largest body `PUT /api/v1/tables/{name}/data` accepts (bytes; more is 413).
+    pub max_upload_bytes: u64,
 }
 
 impl Default for ServeConfig {
@@ -51,6 +53,7 @@ impl Default for ServeConfig {
             token_refresh: Duration::from_secs(2),
             bootstrap_token: true,
             shutdown_grace: Duration::from_secs(30),
+            max_upload_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -62,6 +65,7 @@ struct File {
     listen: Option<String>,
     data_dir: Option<PathBuf>,
     shutdown_grace_seconds: Option<u64>,
+    max_upload_bytes: Option<u64>,
     #[serde(default)]
     sync: FileSync,
     #[serde(default)]
@@ -131,6 +135,9 @@ impl ServeConfig {
         }
         if let Some(s) = f.shutdown_grace_seconds {
             self.shutdown_grace = Duration::from_secs(s);
+        }
+        if let Some(n) = f.max_upload_bytes {
+            self.max_upload_bytes = n;
         }
         if let Some(n) = f.sync.concurrency {
             self.sync_concurrency = n.max(1);

@@ -10,10 +10,15 @@
 
 pub mod auth;
 pub mod config;
+mod destinations_api;
 pub mod enrich;
 pub mod error;
 pub mod metrics;
+mod openapi;
 pub mod routes;
+mod schemas;
+pub mod tables_write;
+pub mod versions;
 
 use std::future::{Future, IntoFuture};
 use std::sync::Arc;
@@ -82,6 +87,11 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(routes::metrics))
         .merge(read)
         .merge(manage)
+        .merge(tables_write::routes(state.clone()))
+        .merge(versions::routes(state.clone()))
+        .merge(schemas::routes(state.clone()))
+        .merge(destinations_api::routes(state.clone()))
+        .merge(openapi::routes())
         .fallback(|| async { error::ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             error::ApiError::new(

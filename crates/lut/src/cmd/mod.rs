@@ -14,6 +14,7 @@ pub mod sync;
 pub mod tables;
 pub mod tokens;
 pub mod validate;
+pub mod versions;
 
 use lut_core::diag::{Diagnostics, Severity};
 

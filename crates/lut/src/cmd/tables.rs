@@ -25,6 +25,14 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// Writes the stored definition as files `lut apply` takes again: `<name>.yml`, the
+    /// schema, and for `Filename` tables the live data at the spec's `Filename` path.
+    Export {
+        name: String,
+        /// Directory to write into (created if needed).
+        #[arg(long, default_value = ".")]
+        out: std::path::PathBuf,
+    },
     /// The table's IAM role: CloudFormation template, console link or policies (§6.4).
     Iam(super::iam::IamArgs),
     /// Assumes the table's role, reads the object's metadata and first rows, and reports
@@ -34,6 +42,14 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// The table's stored versions, newest first, and which is live.
+    Versions(super::versions::VersionsArgs),
+    /// Rows added, removed and changed between two versions, by primary key.
+    Diff(super::versions::DiffArgs),
+    /// Makes an older version live and pins the table (later syncs are recorded only).
+    Rollback { name: String, version: i64 },
+    /// Unpins the table and makes its newest version live.
+    Unpin { name: String },
 }
 
 pub fn run(data_dir: &Path, cmd: Command) -> Result<ExitCode> {
@@ -42,6 +58,12 @@ pub fn run(data_dir: &Path, cmd: Command) -> Result<ExitCode> {
         Command::TestConnection { name, format } => {
             return super::iam::test_connection(data_dir, &name, format)
         }
+        Command::Versions(a) => return super::versions::versions(data_dir, a),
+        Command::Diff(a) => return super::versions::diff(data_dir, a),
+        Command::Rollback { name, version } => {
+            return super::versions::rollback(data_dir, &name, version)
+        }
+        Command::Unpin { name } => return super::versions::unpin(data_dir, &name),
         other => other,
     };
     let dd = state::open(data_dir)?;
@@ -93,6 +115,7 @@ pub fn run(data_dir: &Path, cmd: Command) -> Result<ExitCode> {
                 );
             }
         }
+        Command::Export { name, out } => return export(&dd, &name, &out),
         Command::Show { name, format } => {
             let Some(t) = catalog.table(&name)? else {
                 bail!("no table named {name:?} in {}", data_dir.display());
@@ -199,7 +222,58 @@ pub fn run(data_dir: &Path, cmd: Command) -> Result<ExitCode> {
                 );
             }
         }
-        Command::Iam(_) | Command::TestConnection { .. } => unreachable!("handled above"),
+        Command::Iam(_)
+        | Command::TestConnection { .. }
+        | Command::Versions(_)
+        | Command::Diff(_)
+        | Command::Rollback { .. }
+        | Command::Unpin { .. } => unreachable!("handled above"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `lut tables export NAME [--out DIR]`.
+fn export(dd: &lut_store::DataDir, name: &str, out: &Path) -> Result<ExitCode> {
+    let catalog = dd.catalog();
+    let Some(t) = catalog.table(name)? else {
+        bail!("no table named {name:?} in {}", dd.root().display());
+    };
+    std::fs::create_dir_all(out)?;
+    let spec_path = out.join(format!("{}.yml", t.name));
+    std::fs::write(&spec_path, &t.spec_yaml)?;
+    println!("wrote {}", spec_path.display());
+    let schema_path = out.join(lut_service::api::tables_write::schema_file_name(
+        &t.schema_name,
+    ));
+    std::fs::write(&schema_path, &t.schema_yaml)?;
+    println!("wrote {}", schema_path.display());
+    let opts = SpecOptions {
+        role_prefix: state::role_prefix(),
+    };
+    if let Ok((spec, _)) = parse_definition(&t.spec_yaml, &t.schema_yaml, &opts) {
+        if let Source::File { filename } = &spec.source {
+            let inside = std::path::Path::new(filename).components().all(|c| {
+                matches!(
+                    c,
+                    std::path::Component::Normal(_) | std::path::Component::CurDir
+                )
+            });
+            if !inside {
+                eprintln!("lut: {filename} is not inside the export directory: data not written");
+                return Ok(ExitCode::SUCCESS);
+            }
+            match catalog.live_version(name)? {
+                Some(v) => {
+                    let data = out.join(filename);
+                    if let Some(parent) = data.parent() {
+                        std::fs::create_dir_all(parent)?;
+                    }
+                    std::fs::copy(dd.blobs().path(&v.sha256)?, &data)?;
+                    println!("wrote {}", data.display());
+                }
+                None => eprintln!("lut: {name} has no live version: {filename} not written"),
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
