@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod definitions;
+pub mod iam;
 pub mod sync;
 
 pub mod alarms;

@@ -35,6 +35,42 @@ pub struct ServeConfig {
     pub shutdown_grace: Duration,
     /// Largest body `PUT /api/v1/tables/{name}/data` accepts (bytes; more is 413).
     pub max_upload_bytes: u64,
+    /// Bucket in lut's own account the console link's template is uploaded to.
+    pub template_bucket: Option<String>,
+    /// `[[destinations]]`: created or updated by name in the catalog at start (never deleted).
+    pub destinations: Vec<DestinationEntry>,
+}
+
+/// One `[[destinations]]` entry of the config file (secrets in the clear until sealed).
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DestinationEntry {
+    pub name: String,
+    /// `webhook`, `slack`, `pagerduty`, `teams` or `sns`.
+    pub kind: String,
+    /// webhook, slack, teams: the URL.
+    pub url: Option<String>,
+    /// pagerduty: the integration's routing key.
+    pub routing_key: Option<String>,
+    /// pagerduty: the Events API v2 URL (default PagerDuty's).
+    pub events_url: Option<String>,
+    /// sns: the topic ARN.
+    pub topic_arn: Option<String>,
+    /// webhook: the HMAC-SHA256 key.
+    pub secret: Option<String>,
+    /// webhook: extra headers.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Lowest severity delivered (default HIGH).
+    pub min_severity: Option<String>,
+    /// Only alerts about this table.
+    pub table: Option<String>,
+}
+
+impl std::fmt::Debug for DestinationEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DestinationEntry({}: {})", self.name, self.kind)
+    }
 }
 
 impl Default for ServeConfig {
@@ -54,6 +90,8 @@ impl Default for ServeConfig {
             bootstrap_token: true,
             shutdown_grace: Duration::from_secs(30),
             max_upload_bytes: 256 * 1024 * 1024,
+            template_bucket: None,
+            destinations: Vec::new(),
         }
     }
 }
@@ -72,6 +110,8 @@ struct File {
     aws: FileAws,
     #[serde(default)]
     tokens: FileTokens,
+    #[serde(default)]
+    destinations: Vec<DestinationEntry>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -90,6 +130,7 @@ struct FileAws {
     principal: Option<String>,
     s3_endpoint: Option<String>,
     s3_force_path_style: Option<bool>,
+    template_bucket: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -157,6 +198,20 @@ impl ServeConfig {
         if let Some(b) = f.aws.s3_force_path_style {
             self.s3_force_path_style = b;
         }
+        self.template_bucket = f.aws.template_bucket.or(self.template_bucket.take());
+        let mut seen = std::collections::HashSet::new();
+        for d in &f.destinations {
+            if !seen.insert(d.name.as_str()) {
+                return Err(ConfigError(format!(
+                    "[[destinations]] names {:?} twice",
+                    d.name
+                )));
+            }
+            crate::destinations::sync::entry_config(d).map_err(ConfigError)?;
+        }
+        if !f.destinations.is_empty() {
+            self.destinations = f.destinations;
+        }
         if let Some(s) = f.tokens.refresh_seconds {
             self.token_refresh = Duration::from_secs(s.max(1));
         }
@@ -194,6 +249,9 @@ impl ServeConfig {
         }
         if let Some(v) = get("LUT_S3_ENDPOINT") {
             self.s3_endpoint = Some(v);
+        }
+        if let Some(v) = get("LUT_TEMPLATE_BUCKET") {
+            self.template_bucket = Some(v);
         }
         if let Some(v) = get("LUT_S3_FORCE_PATH_STYLE") {
             self.s3_force_path_style = v == "1" || v == "true";

@@ -13,6 +13,7 @@ pub mod config;
 mod destinations_api;
 pub mod enrich;
 pub mod error;
+mod iam_api;
 pub mod metrics;
 mod openapi;
 pub mod routes;
@@ -91,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .merge(versions::routes(state.clone()))
         .merge(schemas::routes(state.clone()))
         .merge(destinations_api::routes(state.clone()))
+        .merge(iam_api::routes(state.clone()))
         .merge(openapi::routes())
         .fallback(|| async { error::ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
@@ -123,6 +125,17 @@ pub async fn serve(
             catalog.setting_or_init(EXTERNAL_ID_KEY, &fresh)?.into()
         }
     };
+    if !config.destinations.is_empty() {
+        let (cat, entries) = (catalog.clone(), config.destinations.clone());
+        let key = dd.secret_key()?;
+        let synced = tokio::task::spawn_blocking(move || {
+            crate::destinations::sync::sync_destinations(cat.as_ref(), &key, &entries)
+        })
+        .await??;
+        for (name, what) in synced {
+            tracing::info!(destination = %name, ?what, "destination from the config file");
+        }
+    }
     let metrics = Arc::new(Metrics::default());
     let registry = Arc::new(Registry::default());
     let swapped: Swapped = Arc::default();

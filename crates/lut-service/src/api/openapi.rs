@@ -169,6 +169,18 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
         "manage",
         "Send a test alert",
     ),
+    (
+        "get",
+        "/api/v1/tables/{name}/iam",
+        "read",
+        "An S3 table's IAM role: ?format=cloudformation|cloudformation-json|policy|link (&trust=principal|account, &region, &expires_in)",
+    ),
+    (
+        "post",
+        "/api/v1/tables/{name}/test-connection",
+        "manage",
+        "Connection test: assume-role, locate-bucket, get-object, read-rows (200 with ok=false when a step fails)",
+    ),
 ];
 
 pub fn routes() -> Router<AppState> {

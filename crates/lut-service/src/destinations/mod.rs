@@ -16,6 +16,7 @@
 pub mod payload;
 
 mod dispatch;
+pub mod sync;
 
 pub use dispatch::{DeliverySettings, Dispatcher};
 
