@@ -184,6 +184,21 @@ pub async fn serve(
         let _ = stop_rx.await;
     }));
     let follower = tokio::spawn(follow_catalog(engine, known, swapped, config.rescan));
+    // Alarms and system errors go to the configured destinations (§7).
+    let clock: Arc<dyn crate::alarms::Clock> = Arc::new(crate::alarms::SystemClock);
+    let notifier = tokio::spawn(
+        crate::alarms::Notifier::new(
+            crate::destinations::Dispatcher::new(
+                dd.catalog(),
+                dd.secret_key()?,
+                clock.clone(),
+                crate::destinations::DeliverySettings::default(),
+            ),
+            clock,
+            crate::alarms::NotifierSettings::default(),
+        )
+        .run(),
+    );
     let state = AppState {
         catalog,
         registry,
@@ -223,6 +238,7 @@ pub async fn serve(
     };
     let _ = stop_tx.send(());
     follower.abort();
+    notifier.abort();
     let _ = sched.await;
     served?;
     Ok(())
