@@ -3,107 +3,17 @@
 
 mod common;
 
+use common::server::{add_token, start, start_with};
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use common::{examples, lut};
-use lut_service::api::{serve, ServeConfig};
-use lut_store::tokens::{self, NewToken, Permission};
+use lut_store::tokens::Permission;
 use lut_store::{now_millis, Catalog, DataDir, DefinitionChange, TableRecord};
 use reqwest::StatusCode;
 use serde_json::Value;
-
-struct Server {
-    base: String,
-    read: String,
-    manage: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), lut_service::api::ServeError>>,
-    http: reqwest::Client,
-}
-
-fn add_token(dd: &DataDir, p: Permission, expires_at: Option<i64>) -> String {
-    let (plain, hash) = tokens::generate();
-    dd.catalog()
-        .add_token(&NewToken {
-            hash,
-            permission: p,
-            description: None,
-            created_at: now_millis(),
-            expires_at,
-        })
-        .unwrap();
-    plain
-}
-
-async fn start(data: &Path) -> Server {
-    start_with(data, |_| {}).await
-}
-
-async fn start_with(data: &Path, tweak: impl FnOnce(&mut ServeConfig)) -> Server {
-    let dd = DataDir::open(data).unwrap();
-    let read = add_token(&dd, Permission::Read, None);
-    let manage = add_token(&dd, Permission::Manage, None);
-    drop(dd);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let mut config = ServeConfig {
-        data_dir: data.to_path_buf(),
-        rescan: Duration::from_secs(1),
-        token_refresh: Duration::from_millis(200),
-        bootstrap_token: false,
-        ..ServeConfig::default()
-    };
-    tweak(&mut config);
-    let task = tokio::spawn(serve(listener, config, async move {
-        let _ = rx.await;
-    }));
-    Server {
-        base: format!("http://{addr}"),
-        read,
-        manage,
-        stop: Some(tx),
-        task,
-        http: reqwest::Client::new(),
-    }
-}
-
-impl Server {
-    fn get(&self, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
-        let r = self.http.get(format!("{}{path}", self.base));
-        match token {
-            Some(t) => r.bearer_auth(t),
-            None => r,
-        }
-    }
-
-    fn post(&self, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
-        let r = self.http.post(format!("{}{path}", self.base));
-        match token {
-            Some(t) => r.bearer_auth(t),
-            None => r,
-        }
-    }
-
-    async fn json(&self, r: reqwest::RequestBuilder, status: StatusCode) -> Value {
-        let resp = r.send().await.unwrap();
-        let got = resp.status();
-        let text = resp.text().await.unwrap();
-        assert_eq!(got, status, "body: {text}");
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-    }
-
-    async fn shutdown(mut self) {
-        self.stop.take().unwrap().send(()).unwrap();
-        tokio::time::timeout(Duration::from_secs(20), self.task)
-            .await
-            .expect("graceful shutdown in time")
-            .unwrap()
-            .unwrap();
-    }
-}
 
 fn applied_examples() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();

@@ -5,69 +5,22 @@
 mod common;
 
 use std::path::Path;
-use std::time::Duration;
 
 use common::lut_env;
-use lut_service::api::{serve, ServeConfig};
-use lut_store::tokens::{self, NewToken, Permission};
-use lut_store::{now_millis, Catalog, DataDir};
+use common::server::{start_with, Server};
 use lut_testkit::{MotoServer, PutOptions, RoleSpec};
 use reqwest::StatusCode;
 use serde_json::Value;
 
 const EXTERNAL_ID: &str = "lut-serve-iam-external-id";
 
-struct Server {
-    base: String,
-    read: String,
-    manage: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), lut_service::api::ServeError>>,
-    http: reqwest::Client,
-}
-
-fn add_token(dd: &DataDir, p: Permission) -> String {
-    let (plain, hash) = tokens::generate();
-    dd.catalog()
-        .add_token(&NewToken {
-            hash,
-            permission: p,
-            description: None,
-            created_at: now_millis(),
-            expires_at: None,
-        })
-        .unwrap();
-    plain
-}
-
 async fn start(data: &Path, external_id: &str) -> Server {
-    let dd = DataDir::open(data).unwrap();
-    let read = add_token(&dd, Permission::Read);
-    let manage = add_token(&dd, Permission::Manage);
-    drop(dd);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let config = ServeConfig {
-        data_dir: data.to_path_buf(),
-        rescan: Duration::from_secs(1),
-        token_refresh: Duration::from_millis(200),
-        bootstrap_token: false,
-        external_id: Some(external_id.to_string()),
-        s3_force_path_style: true,
-        ..ServeConfig::default()
-    };
-    let task = tokio::spawn(serve(listener, config, async move {
-        let _ = rx.await;
-    }));
-    Server {
-        base: format!("http://{addr}"),
-        read,
-        manage,
-        stop: Some(tx),
-        task,
-        http: reqwest::Client::new(),
-    }
+    let id = external_id.to_string();
+    start_with(data, move |c| {
+        c.external_id = Some(id);
+        c.s3_force_path_style = true;
+    })
+    .await
 }
 
 impl Server {
@@ -85,18 +38,9 @@ impl Server {
         text
     }
 
-    async fn json(&self, post: bool, path: &str, token: &str, status: StatusCode) -> Value {
+    async fn call_json(&self, post: bool, path: &str, token: &str, status: StatusCode) -> Value {
         let text = self.call(post, path, token, status).await;
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-    }
-
-    async fn shutdown(mut self) {
-        self.stop.take().unwrap().send(()).unwrap();
-        tokio::time::timeout(Duration::from_secs(20), self.task)
-            .await
-            .expect("graceful shutdown in time")
-            .unwrap()
-            .unwrap();
     }
 }
 
@@ -165,7 +109,9 @@ async fn iam_outputs_and_connection_test_over_http() {
     let iam = |f: &str| format!("/api/v1/tables/{name}/iam?format={f}");
 
     // Policies: the trust names lut's principal and ExternalId; ReadData the one object.
-    let pol = s.json(false, &iam("policy"), &s.read, StatusCode::OK).await;
+    let pol = s
+        .call_json(false, &iam("policy"), &s.read, StatusCode::OK)
+        .await;
     assert_eq!(pol["role_name"], role_name.as_str());
     assert_eq!(pol["service_principal"], principal.arn.as_str());
     assert_eq!(
@@ -184,7 +130,7 @@ async fn iam_outputs_and_connection_test_over_http() {
 
     // The template, as JSON and YAML.
     let tpl = s
-        .json(false, &iam("cloudformation-json"), &s.read, StatusCode::OK)
+        .call_json(false, &iam("cloudformation-json"), &s.read, StatusCode::OK)
         .await;
     assert!(tpl["Resources"].is_object(), "{tpl}");
     let yaml = s
@@ -193,14 +139,14 @@ async fn iam_outputs_and_connection_test_over_http() {
     assert!(yaml.contains("AWS::IAM::Role"), "{yaml}");
     // No template bucket: no link, and why.
     let e = s
-        .json(false, &iam("link"), &s.read, StatusCode::CONFLICT)
+        .call_json(false, &iam("link"), &s.read, StatusCode::CONFLICT)
         .await;
     assert_eq!(e["error"]["code"], "no_template_bucket");
     let e = s
-        .json(false, &iam("yaml"), &s.read, StatusCode::BAD_REQUEST)
+        .call_json(false, &iam("yaml"), &s.read, StatusCode::BAD_REQUEST)
         .await;
     assert_eq!(e["error"]["code"], "bad_request");
-    s.json(
+    s.call_json(
         false,
         "/api/v1/tables/nope/iam?format=policy",
         &s.read,
@@ -209,7 +155,7 @@ async fn iam_outputs_and_connection_test_over_http() {
     .await;
 
     // The connection test needs manage; with the right role every step passes.
-    s.json(
+    s.call_json(
         true,
         &format!("/api/v1/tables/{name}/test-connection"),
         &s.read,
@@ -217,7 +163,7 @@ async fn iam_outputs_and_connection_test_over_http() {
     )
     .await;
     let rep = s
-        .json(
+        .call_json(
             true,
             &format!("/api/v1/tables/{name}/test-connection"),
             &s.manage,
@@ -240,7 +186,7 @@ async fn iam_outputs_and_connection_test_over_http() {
     // Another ExternalId: the role's trust refuses it, and the report says so (still 200).
     let s = start(&data, "not-the-deployments-id").await;
     let rep = s
-        .json(
+        .call_json(
             true,
             &format!("/api/v1/tables/{name}/test-connection"),
             &s.manage,

@@ -6,104 +6,12 @@ mod common;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
+use common::server::{start_with, JsonBody};
 use common::{examples, lut};
-use lut_service::api::{serve, ServeConfig};
-use lut_store::tokens::{self, NewToken, Permission};
-use lut_store::{now_millis, Catalog, DataDir};
+use lut_store::{Catalog, DataDir};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-
-trait JsonBody {
-    fn jbody(self, v: &Value) -> Self;
-}
-
-impl JsonBody for reqwest::RequestBuilder {
-    fn jbody(self, v: &Value) -> Self {
-        self.header("content-type", "application/json")
-            .body(v.to_string())
-    }
-}
-
-struct Server {
-    base: String,
-    read: String,
-    manage: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), lut_service::api::ServeError>>,
-    http: reqwest::Client,
-}
-
-fn add_token(dd: &DataDir, p: Permission) -> String {
-    let (plain, hash) = tokens::generate();
-    dd.catalog()
-        .add_token(&NewToken {
-            hash,
-            permission: p,
-            description: None,
-            created_at: now_millis(),
-            expires_at: None,
-        })
-        .unwrap();
-    plain
-}
-
-async fn start(data: &Path, tweak: impl FnOnce(&mut ServeConfig)) -> Server {
-    let dd = DataDir::open(data).unwrap();
-    let read = add_token(&dd, Permission::Read);
-    let manage = add_token(&dd, Permission::Manage);
-    drop(dd);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let mut config = ServeConfig {
-        data_dir: data.to_path_buf(),
-        rescan: Duration::from_secs(1),
-        token_refresh: Duration::from_millis(200),
-        bootstrap_token: false,
-        ..ServeConfig::default()
-    };
-    tweak(&mut config);
-    let task = tokio::spawn(serve(listener, config, async move {
-        let _ = rx.await;
-    }));
-    Server {
-        base: format!("http://{addr}"),
-        read,
-        manage,
-        stop: Some(tx),
-        task,
-        http: reqwest::Client::new(),
-    }
-}
-
-impl Server {
-    fn req(&self, m: Method, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
-        let r = self.http.request(m, format!("{}{path}", self.base));
-        match token {
-            Some(t) => r.bearer_auth(t),
-            None => r,
-        }
-    }
-
-    async fn json(&self, r: reqwest::RequestBuilder, status: StatusCode) -> Value {
-        let resp = r.send().await.unwrap();
-        let got = resp.status();
-        let text = resp.text().await.unwrap();
-        assert_eq!(got, status, "body: {text}");
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-    }
-
-    async fn shutdown(mut self) {
-        self.stop.take().unwrap().send(()).unwrap();
-        tokio::time::timeout(Duration::from_secs(20), self.task)
-            .await
-            .expect("graceful shutdown in time")
-            .unwrap()
-            .unwrap();
-    }
-}
 
 /// The examples directory as a bundle: relative path -> text.
 fn example_bundle() -> BTreeMap<String, String> {
@@ -182,7 +90,7 @@ fn fresh() -> (tempfile::TempDir, PathBuf) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn apply_bundle_dry_run_all_or_nothing_and_auth() {
     let (_dir, data) = fresh();
-    let s = start(&data, |_| {}).await;
+    let s = start_with(&data, |_| {}).await;
     let bundle = example_bundle();
 
     // 401 / 403.
@@ -311,7 +219,7 @@ async fn apply_bundle_dry_run_all_or_nothing_and_auth() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn create_update_enable_disable_delete() {
     let (_dir, data) = fresh();
-    let s = start(&data, |_| {}).await;
+    let s = start_with(&data, |_| {}).await;
     let def = json!({ "spec": SPEC, "schema": SCHEMA });
 
     s.json(
@@ -445,7 +353,7 @@ async fn create_update_enable_disable_delete() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn uploads_accepted_rejected_and_too_large() {
     let (_dir, data) = fresh();
-    let s = start(&data, |c| c.max_upload_bytes = 4096).await;
+    let s = start_with(&data, |c| c.max_upload_bytes = 4096).await;
     s.json(
         s.req(Method::POST, "/api/v1/tables", Some(&s.manage))
             .jbody(&json!({ "spec": SPEC, "schema": SCHEMA })),
@@ -606,7 +514,7 @@ async fn export_round_trip() {
         None,
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let s = start(&data, |_| {}).await;
+    let s = start_with(&data, |_| {}).await;
 
     s.json(
         s.req(Method::GET, "/api/v1/tables/aws_accounts/export", None),

@@ -3,112 +3,16 @@
 
 mod common;
 
-use std::path::Path;
-use std::time::Duration;
+use common::server::{start, JsonBody, Server};
 
-use lut_service::api::{serve, ServeConfig};
-use lut_store::tokens::{self, NewToken, Permission};
+use std::path::Path;
+
 use lut_store::{now_millis, Catalog, DataDir, DefinitionChange, TableRecord};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-trait BodyJson {
-    fn body_json(self, v: &Value) -> Self;
-}
-
-impl BodyJson for reqwest::RequestBuilder {
-    fn body_json(self, v: &Value) -> Self {
-        self.header("content-type", "application/json")
-            .body(v.to_string())
-    }
-}
-
-struct Server {
-    base: String,
-    read: String,
-    manage: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), lut_service::api::ServeError>>,
-    http: reqwest::Client,
-}
-
-fn add_token(dd: &DataDir, p: Permission) -> String {
-    let (plain, hash) = tokens::generate();
-    dd.catalog()
-        .add_token(&NewToken {
-            hash,
-            permission: p,
-            description: None,
-            created_at: now_millis(),
-            expires_at: None,
-        })
-        .unwrap();
-    plain
-}
-
-async fn start(data: &Path) -> Server {
-    let dd = DataDir::open(data).unwrap();
-    let read = add_token(&dd, Permission::Read);
-    let manage = add_token(&dd, Permission::Manage);
-    drop(dd);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let config = ServeConfig {
-        data_dir: data.to_path_buf(),
-        rescan: Duration::from_secs(1),
-        token_refresh: Duration::from_millis(200),
-        bootstrap_token: false,
-        ..ServeConfig::default()
-    };
-    let task = tokio::spawn(serve(listener, config, async move {
-        let _ = rx.await;
-    }));
-    Server {
-        base: format!("http://{addr}"),
-        read,
-        manage,
-        stop: Some(tx),
-        task,
-        http: reqwest::Client::new(),
-    }
-}
-
+/// Helpers for the `accounts` table these tests use.
 impl Server {
-    fn req(&self, m: reqwest::Method, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
-        let r = self.http.request(m, format!("{}{path}", self.base));
-        match token {
-            Some(t) => r.bearer_auth(t),
-            None => r,
-        }
-    }
-    fn get(&self, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
-        self.req(reqwest::Method::GET, path, token)
-    }
-    fn post(&self, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
-        self.req(reqwest::Method::POST, path, token)
-    }
-    fn delete(&self, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
-        self.req(reqwest::Method::DELETE, path, token)
-    }
-
-    async fn json(&self, r: reqwest::RequestBuilder, status: StatusCode) -> Value {
-        let resp = r.send().await.unwrap();
-        let got = resp.status();
-        let text = resp.text().await.unwrap();
-        assert_eq!(got, status, "body: {text}");
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-    }
-
-    async fn shutdown(mut self) {
-        self.stop.take().unwrap().send(()).unwrap();
-        tokio::time::timeout(Duration::from_secs(20), self.task)
-            .await
-            .expect("graceful shutdown in time")
-            .unwrap()
-            .unwrap();
-    }
-
     async fn sync(&self) -> Value {
         self.json(
             self.post("/api/v1/tables/accounts/sync", Some(&self.manage)),
@@ -259,7 +163,7 @@ async fn diff_rollback_unpin_and_retention() {
         let e = s
             .json(
                 s.post("/api/v1/tables/accounts/rollback", tok.map(|t| t.as_str()))
-                    .body_json(&json!({ "version": v1 })),
+                    .jbody(&json!({ "version": v1 })),
                 code,
             )
             .await;
@@ -271,7 +175,7 @@ async fn diff_rollback_unpin_and_retention() {
         .await;
         s.json(
             s.post("/api/v1/tables/accounts/retention", tok.map(|t| t.as_str()))
-                .body_json(&json!({ "keep": 1 })),
+                .jbody(&json!({ "keep": 1 })),
             code,
         )
         .await;
@@ -279,7 +183,7 @@ async fn diff_rollback_unpin_and_retention() {
     let r = s
         .json(
             s.post("/api/v1/tables/accounts/rollback", Some(&s.manage))
-                .body_json(&json!({ "version": v1 })),
+                .jbody(&json!({ "version": v1 })),
             StatusCode::OK,
         )
         .await;
@@ -324,14 +228,14 @@ async fn diff_rollback_unpin_and_retention() {
     assert_eq!(blob_count(&data), 3);
     s.json(
         s.post("/api/v1/tables/accounts/retention", Some(&s.manage))
-            .body_json(&json!({ "keep": 0 })),
+            .jbody(&json!({ "keep": 0 })),
         StatusCode::BAD_REQUEST,
     )
     .await;
     let r = s
         .json(
             s.post("/api/v1/tables/accounts/retention", Some(&s.manage))
-                .body_json(&json!({ "keep": 1, "grace_seconds": 0 })),
+                .jbody(&json!({ "keep": 1, "grace_seconds": 0 })),
             StatusCode::OK,
         )
         .await;
@@ -419,33 +323,30 @@ async fn log_types_schemas_destinations_and_openapi() {
         "secret": "hmac-secret-value", "min_severity": "medium",
     });
     s.json(
-        s.post("/api/v1/destinations", Some(&s.read))
-            .body_json(&body),
+        s.post("/api/v1/destinations", Some(&s.read)).jbody(&body),
         StatusCode::FORBIDDEN,
     )
     .await;
     s.json(
-        s.post("/api/v1/destinations", None).body_json(&body),
+        s.post("/api/v1/destinations", None).jbody(&body),
         StatusCode::UNAUTHORIZED,
     )
     .await;
     let c = s
         .json(
-            s.post("/api/v1/destinations", Some(&s.manage))
-                .body_json(&body),
+            s.post("/api/v1/destinations", Some(&s.manage)).jbody(&body),
             StatusCode::CREATED,
         )
         .await;
     assert_eq!(c["min_severity"], "MEDIUM");
     s.json(
-        s.post("/api/v1/destinations", Some(&s.manage))
-            .body_json(&body),
+        s.post("/api/v1/destinations", Some(&s.manage)).jbody(&body),
         StatusCode::CONFLICT,
     )
     .await;
     s.json(
         s.post("/api/v1/destinations", Some(&s.manage))
-            .body_json(&json!({"name": "x", "kind": "slack"})),
+            .jbody(&json!({"name": "x", "kind": "slack"})),
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;

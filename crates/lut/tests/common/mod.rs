@@ -2,6 +2,8 @@
 //! report, locate the conformance data and the project's examples, convert YAML to JSON.
 #![allow(dead_code)]
 
+pub mod server;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

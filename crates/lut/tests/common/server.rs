@@ -1,0 +1,122 @@
+//! A `lut serve` instance for API tests: a server on 127.0.0.1:0 over a data directory,
+//! with a read and a manage token, and small request helpers.
+
+use std::path::Path;
+use std::time::Duration;
+
+use lut_service::api::{serve, ServeConfig, ServeError};
+use lut_store::tokens::{self, NewToken, Permission};
+use lut_store::{now_millis, Catalog, DataDir};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+/// `.jbody(&json)`: a JSON request body.
+pub trait JsonBody {
+    fn jbody(self, v: &Value) -> Self;
+}
+
+impl JsonBody for reqwest::RequestBuilder {
+    fn jbody(self, v: &Value) -> Self {
+        self.header("content-type", "application/json")
+            .body(v.to_string())
+    }
+}
+
+pub struct Server {
+    pub base: String,
+    pub read: String,
+    pub manage: String,
+    pub http: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), ServeError>>,
+}
+
+/// Adds a token straight to the catalog and returns its secret.
+pub fn add_token(dd: &DataDir, p: Permission, expires_at: Option<i64>) -> String {
+    let (plain, hash) = tokens::generate();
+    dd.catalog()
+        .add_token(&NewToken {
+            hash,
+            permission: p,
+            description: None,
+            created_at: now_millis(),
+            expires_at,
+        })
+        .unwrap();
+    plain
+}
+
+pub async fn start(data: &Path) -> Server {
+    start_with(data, |_| {}).await
+}
+
+/// Starts a server with fast rescans and token refreshes, after `tweak` has its say.
+pub async fn start_with(data: &Path, tweak: impl FnOnce(&mut ServeConfig)) -> Server {
+    let dd = DataDir::open(data).unwrap();
+    let read = add_token(&dd, Permission::Read, None);
+    let manage = add_token(&dd, Permission::Manage, None);
+    drop(dd);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let mut config = ServeConfig {
+        data_dir: data.to_path_buf(),
+        rescan: Duration::from_secs(1),
+        token_refresh: Duration::from_millis(200),
+        bootstrap_token: false,
+        ..ServeConfig::default()
+    };
+    tweak(&mut config);
+    let task = tokio::spawn(serve(listener, config, async move {
+        let _ = rx.await;
+    }));
+    Server {
+        base: format!("http://{addr}"),
+        read,
+        manage,
+        stop: Some(tx),
+        task,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl Server {
+    pub fn req(&self, m: Method, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
+        let r = self.http.request(m, format!("{}{path}", self.base));
+        match token {
+            Some(t) => r.bearer_auth(t),
+            None => r,
+        }
+    }
+
+    pub fn get(&self, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
+        self.req(Method::GET, path, token)
+    }
+
+    pub fn post(&self, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
+        self.req(Method::POST, path, token)
+    }
+
+    pub fn delete(&self, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
+        self.req(Method::DELETE, path, token)
+    }
+
+    /// Sends `r`, checks the status and parses the JSON body.
+    pub async fn json(&self, r: reqwest::RequestBuilder, status: StatusCode) -> Value {
+        let resp = r.send().await.unwrap();
+        let got = resp.status();
+        let text = resp.text().await.unwrap();
+        assert_eq!(got, status, "body: {text}");
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    }
+
+    /// Stops the server and waits for a clean exit.
+    pub async fn shutdown(mut self) {
+        self.stop.take().unwrap().send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(20), self.task)
+            .await
+            .expect("graceful shutdown in time")
+            .unwrap()
+            .unwrap();
+    }
+}
