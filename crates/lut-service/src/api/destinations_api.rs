@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult, Path};
+use super::routes::db;
 use super::{auth, AppState};
 use crate::alarms::SystemClock;
 use crate::destinations::{
@@ -33,16 +34,6 @@ pub fn routes(state: AppState) -> Router<AppState> {
 
 fn key(st: &AppState) -> Result<SecretKey, ApiError> {
     SecretKey::load(&st.config.data_dir).map_err(ApiError::from)
-}
-
-async fn db<T: Send + 'static>(
-    st: &AppState,
-    f: impl FnOnce(&dyn Catalog) -> Result<T, ApiError> + Send + 'static,
-) -> ApiResult<T> {
-    let cat = Arc::clone(&st.catalog);
-    tokio::task::spawn_blocking(move || f(cat.as_ref()))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
 }
 
 fn shown(d: &DestinationRecord, key: &SecretKey) -> Value {

@@ -29,9 +29,8 @@ use axum::routing::{get, post};
 use axum::Router;
 use lut_core::registry::Registry;
 use lut_core::spec::SpecOptions;
-use lut_source::local::LocalSource;
-use lut_source::s3::{S3Config, S3Source};
-use lut_source::{Limits, ObjectSource};
+use lut_source::s3::S3Config;
+use lut_source::Limits;
 use lut_store::{Catalog, DataDir};
 
 pub use config::ServeConfig;
@@ -52,6 +51,8 @@ pub struct AppState {
     pub catalog: Arc<dyn Catalog>,
     pub registry: Arc<Registry>,
     pub scheduler: SchedulerHandle,
+    /// The server's sync engine (reloads after API changes go through it).
+    pub engine: Arc<SyncEngine>,
     pub metrics: Arc<Metrics>,
     pub tokens: Arc<auth::TokenCache>,
     pub config: Arc<ServeConfig>,
@@ -183,7 +184,12 @@ pub async fn serve(
     let sched = tokio::spawn(scheduler.run(async move {
         let _ = stop_rx.await;
     }));
-    let follower = tokio::spawn(follow_catalog(engine, known, swapped, config.rescan));
+    let follower = tokio::spawn(follow_catalog(
+        engine.clone(),
+        known,
+        swapped,
+        config.rescan,
+    ));
     // Alarms and system errors go to the configured destinations (§7).
     let clock: Arc<dyn crate::alarms::Clock> = Arc::new(crate::alarms::SystemClock);
     let notifier = tokio::spawn(
@@ -203,6 +209,7 @@ pub async fn serve(
         catalog,
         registry,
         scheduler: handle,
+        engine,
         metrics,
         tokens,
         config: config.clone(),
@@ -252,44 +259,25 @@ async fn build_engine(
     registry: Arc<Registry>,
     external_id: &str,
 ) -> Result<SyncEngine, ServeError> {
-    let catalog: Arc<dyn Catalog> = dd.catalog();
-    let needs_s3 = catalog.tables()?.iter().any(|t| t.source_kind == "s3");
+    let needs_s3 = dd.catalog().tables()?.iter().any(|t| t.source_kind == "s3");
     let limits = Limits::default();
-    let local: Arc<dyn ObjectSource> = Arc::new(LocalSource::new(dd.blobs().tmp_dir(), limits));
-    let s3: Option<Arc<dyn ObjectSource>> = if needs_s3 {
-        let cfg = S3Config {
-            endpoint_url: config.s3_endpoint.clone(),
-            force_path_style: config.s3_force_path_style,
-            external_id: external_id.to_string(),
-            region: None,
-            limits,
-            temp_dir: dd.blobs().tmp_dir(),
-            retry: Default::default(),
-        };
-        match S3Source::new(cfg).await {
-            Ok(s) => Some(Arc::new(s)),
-            Err(e) => {
-                tracing::warn!(error = %e, "S3 access is not available");
-                None
-            }
-        }
-    } else {
-        None
-    };
-    Ok(SyncEngine::new(
-        catalog,
-        dd.blobs().clone(),
-        registry,
-        local,
-        s3,
-        SyncSettings {
-            limits,
-            spec: SpecOptions {
-                role_prefix: config.role_prefix.clone(),
-            },
-            keep_versions: config.keep_versions,
+    let s3 = needs_s3.then(|| S3Config {
+        endpoint_url: config.s3_endpoint.clone(),
+        force_path_style: config.s3_force_path_style,
+        external_id: external_id.to_string(),
+        region: None,
+        limits,
+        temp_dir: dd.blobs().tmp_dir(),
+        retry: Default::default(),
+    });
+    let settings = SyncSettings {
+        limits,
+        spec: SpecOptions {
+            role_prefix: config.role_prefix.clone(),
         },
-    ))
+        keep_versions: config.keep_versions,
+    };
+    Ok(SyncEngine::for_data_dir(dd, registry, s3, settings).await)
 }
 
 /// Versions this server's own syncs made live, by table (so the follower does not load

@@ -16,7 +16,7 @@ use super::AppState;
 use crate::sync::CheckOutcome;
 
 /// Runs catalog calls on the blocking pool (SQLite may wait on another process's lock).
-async fn db<T: Send + 'static>(
+pub(super) async fn db<T: Send + 'static>(
     st: &AppState,
     f: impl FnOnce(&dyn Catalog) -> Result<T, ApiError> + Send + 'static,
 ) -> ApiResult<T> {

@@ -2,7 +2,6 @@
 //! with tables, and schema validation.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -12,11 +11,11 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use lut_core::project::parse_definition;
 use lut_core::spec::SpecOptions;
-use lut_store::Catalog;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult, Path, Query};
+use super::routes::db;
 use super::{auth, AppState};
 
 pub fn routes(state: AppState) -> Router<AppState> {
@@ -26,16 +25,6 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/api/v1/schemas/validate", post(validate))
         .route("/api/v1/schemas/{name}", get(get_schema))
         .route_layer(from_fn_with_state(state, auth::require_read))
-}
-
-async fn db<T: Send + 'static>(
-    st: &AppState,
-    f: impl FnOnce(&dyn Catalog) -> Result<T, ApiError> + Send + 'static,
-) -> ApiResult<T> {
-    let cat = Arc::clone(&st.catalog);
-    tokio::task::spawn_blocking(move || f(cat.as_ref()))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
 }
 
 /// Built-in names plus those referenced by tables (with the tables referencing them).

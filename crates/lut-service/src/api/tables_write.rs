@@ -26,7 +26,6 @@ use lut_core::enrich::LiveTable;
 use lut_core::project::{self, LoadOptions, Project};
 use lut_core::spec::SpecOptions;
 use lut_core::table::{self, BuildOptions};
-use lut_source::local::LocalSource;
 use lut_source::Limits;
 use lut_store::{BlobStore, DefinitionChange, NewVersion};
 use serde::Deserialize;
@@ -37,7 +36,6 @@ use tokio::io::AsyncWriteExt;
 use super::error::{ApiError, ApiResult, Path, Query};
 use super::AppState;
 use crate::definitions::{self, PlanOptions};
-use crate::sync::{SyncEngine, SyncSettings};
 
 /// [`read_routes`] and [`manage_routes`] behind their token checks.
 pub fn routes(state: AppState) -> Router<AppState> {
@@ -82,25 +80,10 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f).await.map_err(internal)?
 }
 
-/// Brings the registry in step with the catalog for `names` (the engine's reload path).
+/// Brings the registry in step with the catalog for `names`, through the server's engine.
 async fn reload(st: &AppState, names: &[String]) -> ApiResult<()> {
-    let blobs = blobs(st)?;
-    let limits = Limits::default();
-    let local = Arc::new(LocalSource::new(blobs.tmp_dir(), limits));
-    let engine = SyncEngine::new(
-        st.catalog.clone(),
-        blobs,
-        st.registry.clone(),
-        local,
-        None,
-        SyncSettings {
-            limits,
-            spec: spec_options(st),
-            keep_versions: st.config.keep_versions,
-        },
-    );
     for n in names {
-        engine.reload_table(n).await?;
+        st.engine.reload_table(n).await?;
     }
     Ok(())
 }

@@ -21,6 +21,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult, Path, Query};
+use super::routes::db;
 use super::{auth, AppState};
 
 /// `GET .../versions/diff` (read) and rollback / unpin / retention (manage).
@@ -34,16 +35,6 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/api/v1/tables/{name}/retention", post(retention))
         .route_layer(from_fn_with_state(state, auth::require_manage));
     read.merge(manage)
-}
-
-async fn db<T: Send + 'static>(
-    st: &AppState,
-    f: impl FnOnce(&dyn Catalog) -> Result<T, ApiError> + Send + 'static,
-) -> ApiResult<T> {
-    let cat = Arc::clone(&st.catalog);
-    tokio::task::spawn_blocking(move || f(cat.as_ref()))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
 }
 
 fn blobs(st: &AppState) -> Result<BlobStore, ApiError> {

@@ -8,9 +8,8 @@ use anyhow::{Context, Result};
 use lut_core::registry::Registry;
 use lut_core::spec::SpecOptions;
 use lut_service::sync::{SyncEngine, SyncSettings};
-use lut_source::local::LocalSource;
-use lut_source::s3::{S3Config, S3Source};
-use lut_source::{Limits, ObjectSource};
+use lut_source::s3::S3Config;
+use lut_source::Limits;
 use lut_store::{Catalog, DataDir};
 
 /// The catalog setting that holds the ExternalId generated at first start.
@@ -82,33 +81,17 @@ pub async fn engine_with(
     registry: Arc<Registry>,
     with_s3: bool,
 ) -> Result<SyncEngine> {
-    let catalog: Arc<dyn Catalog> = dd.catalog();
-    let (external_id, _) = external_id(catalog.as_ref())?;
-    let limits = Limits::default();
-    let local: Arc<dyn ObjectSource> = Arc::new(LocalSource::new(dd.blobs().tmp_dir(), limits));
-    let s3: Option<Arc<dyn ObjectSource>> = if !with_s3 {
-        None
+    let s3 = if with_s3 {
+        let (external_id, _) = external_id(dd.catalog().as_ref())?;
+        Some(s3_config(dd, external_id))
     } else {
-        match S3Source::new(s3_config(dd, external_id)).await {
-            Ok(s) => Some(Arc::new(s)),
-            Err(e) => {
-                tracing::warn!(error = %e, "S3 access is not available");
-                None
-            }
-        }
+        None
     };
-    Ok(SyncEngine::new(
-        catalog,
-        dd.blobs().clone(),
-        registry,
-        local,
-        s3,
-        SyncSettings {
-            limits,
-            spec: SpecOptions {
-                role_prefix: role_prefix(),
-            },
-            ..SyncSettings::default()
+    let settings = SyncSettings {
+        spec: SpecOptions {
+            role_prefix: role_prefix(),
         },
-    ))
+        ..SyncSettings::default()
+    };
+    Ok(SyncEngine::for_data_dir(dd, registry, s3, settings).await)
 }
