@@ -24,6 +24,7 @@
 //! `ALL_PROXY` and respects `NO_PROXY`; lut adds no HTTP stack of its own.
 
 mod classify;
+mod lazy;
 mod observe;
 mod session;
 mod upload;
@@ -43,6 +44,7 @@ use crate::download::{BlobWriter, Downloaded, WriteError};
 use crate::{ErrorKind, Fetch, FetchRequest, Limits, Location, ObjectSource, SourceError, Stage};
 
 pub use classify::{classify, Context, Observed, Op, Transport};
+pub use lazy::LazyS3;
 pub use session::{session_name, RetryPolicy, REFRESH_BEFORE_EXPIRY};
 pub use upload::TEMPLATE_URL_EXPIRY;
 

@@ -35,7 +35,10 @@ fn applied_examples() -> (tempfile::TempDir, PathBuf) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn tokens_tables_enrich_metrics_and_shutdown() {
     let (_dir, data) = applied_examples();
-    let s = start(&data).await;
+    let s = start_with(&data, |c| {
+        c.principal = Some("arn:aws:iam::123456789012:role/lut-service".into())
+    })
+    .await;
 
     // Open routes.
     let h = s.json(s.get("/healthz", None), StatusCode::OK).await;
@@ -193,6 +196,11 @@ async fn tokens_tables_enrich_metrics_and_shutdown() {
         .json(s.get("/api/v1/settings", Some(&s.read)), StatusCode::OK)
         .await;
     assert_eq!(st["external_id"].as_str().unwrap().len(), 32);
+    assert_eq!(
+        st["service_principal"],
+        "arn:aws:iam::123456789012:role/lut-service"
+    );
+    assert_eq!(st["service_principal_origin"], "configured");
 
     // Enrichment gives the bytes `lut enrich --spec-dir` gives.
     let (specs, events) = examples();
@@ -434,7 +442,8 @@ async fn sync_now_on_a_watched_file_table() {
     s.shutdown().await;
 }
 
-/// The binary: `lut tokens` and `lut serve` with its first-start token, then SIGTERM.
+/// The binary as the README starts it (`lut serve --apply examples/specs`): the example
+/// tables applied and loaded, its first-start token, `lut tokens` beside it, then SIGTERM.
 #[test]
 fn the_binary_serves_prints_a_first_token_and_stops_on_sigterm() {
     use std::io::{BufRead, BufReader};
@@ -444,7 +453,8 @@ fn the_binary_serves_prints_a_first_token_and_stops_on_sigterm() {
     let data = dir.path().join("lut-data");
     let mut child = Command::new(env!("CARGO_BIN_EXE_lut"))
         .args(["--data-dir", data.to_str().unwrap()])
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["serve", "--listen", "127.0.0.1:0", "--apply"])
+        .arg(examples().0)
         .env_remove("LUT_CONFIG")
         .env_remove("LUT_LISTEN")
         .env("AWS_EC2_METADATA_DISABLED", "true")
@@ -479,6 +489,33 @@ fn the_binary_serves_prints_a_first_token_and_stops_on_sigterm() {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
+        let tables: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+        let loaded: Vec<_> = tables["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["loaded"] == true)
+            .map(|t| t["name"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(loaded.len(), 2, "both example tables serve: {tables}");
+        // The README's enrich call gives what `lut enrich --spec-dir` gives.
+        let (specs, events) = examples();
+        let input = std::fs::read(&events).unwrap();
+        let cli = lut(
+            ["enrich", "--spec-dir", specs.to_str().unwrap()],
+            Some(&input),
+        );
+        let served = http
+            .post(format!("http://{addr}/api/v1/enrich"))
+            .bearer_auth(&token)
+            .body(input)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(served.as_ref(), cli.stdout.as_slice());
     });
 
     // `lut tokens` against the same data directory while the server runs.

@@ -114,6 +114,13 @@ async fn iam_outputs_and_connection_test_over_http() {
         .await;
     assert_eq!(pol["role_name"], role_name.as_str());
     assert_eq!(pol["service_principal"], principal.arn.as_str());
+    // Settings name the same principal, looked up through STS (no restart, no config).
+    let st = s
+        .call_json(false, "/api/v1/settings", &s.read, StatusCode::OK)
+        .await;
+    assert_eq!(st["service_principal"], principal.arn.as_str());
+    assert_eq!(st["service_principal_origin"], "sts");
+    assert_eq!(st["external_id"], EXTERNAL_ID);
     assert_eq!(
         pol["trust_policy"]["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"],
         EXTERNAL_ID

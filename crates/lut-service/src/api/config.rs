@@ -35,6 +35,11 @@ pub struct ServeConfig {
     pub shutdown_grace: Duration,
     /// Largest body `PUT /api/v1/tables/{name}/data` accepts (bytes; more is 413).
     pub max_upload_bytes: u64,
+    /// Largest JSON or YAML request body (apply bundles, definitions, schemas; more is 413).
+    /// Streaming routes (enrich, upload) are not bound by it.
+    pub max_json_bytes: usize,
+    /// HTTPS with these PEM files; plain HTTP when `None`.
+    pub tls: Option<super::tls::TlsFiles>,
     /// Bucket in lut's own account the console link's template is uploaded to.
     pub template_bucket: Option<String>,
     /// `[[destinations]]`: created or updated by name in the catalog at start (never deleted).
@@ -90,6 +95,8 @@ impl Default for ServeConfig {
             bootstrap_token: true,
             shutdown_grace: Duration::from_secs(30),
             max_upload_bytes: 256 * 1024 * 1024,
+            max_json_bytes: 16 * 1024 * 1024,
+            tls: None,
             template_bucket: None,
             destinations: Vec::new(),
         }
@@ -104,6 +111,8 @@ struct File {
     data_dir: Option<PathBuf>,
     shutdown_grace_seconds: Option<u64>,
     max_upload_bytes: Option<u64>,
+    max_json_bytes: Option<usize>,
+    tls: Option<FileTls>,
     #[serde(default)]
     sync: FileSync,
     #[serde(default)]
@@ -112,6 +121,13 @@ struct File {
     tokens: FileTokens,
     #[serde(default)]
     destinations: Vec<DestinationEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTls {
+    cert: PathBuf,
+    key: PathBuf,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -179,6 +195,15 @@ impl ServeConfig {
         }
         if let Some(n) = f.max_upload_bytes {
             self.max_upload_bytes = n;
+        }
+        if let Some(n) = f.max_json_bytes {
+            self.max_json_bytes = n.max(1024);
+        }
+        if let Some(t) = f.tls {
+            self.tls = Some(super::tls::TlsFiles {
+                cert: t.cert,
+                key: t.key,
+            });
         }
         if let Some(n) = f.sync.concurrency {
             self.sync_concurrency = n.max(1);
@@ -253,6 +278,20 @@ impl ServeConfig {
         if let Some(v) = get("LUT_TEMPLATE_BUCKET") {
             self.template_bucket = Some(v);
         }
+        match (get("LUT_TLS_CERT"), get("LUT_TLS_KEY")) {
+            (Some(cert), Some(key)) => {
+                self.tls = Some(super::tls::TlsFiles {
+                    cert: cert.into(),
+                    key: key.into(),
+                })
+            }
+            (None, None) => {}
+            _ => {
+                return Err(ConfigError(
+                    "LUT_TLS_CERT and LUT_TLS_KEY must be set together".into(),
+                ))
+            }
+        }
         if let Some(v) = get("LUT_S3_FORCE_PATH_STYLE") {
             self.s3_force_path_style = v == "1" || v == "true";
         }
@@ -274,6 +313,14 @@ mod tests {
             .unwrap();
         assert_eq!(c.listen.port(), 9999);
         assert!(c.apply_file("nope = 1").is_err());
+        assert!(c.tls.is_none());
+        c.apply_file("[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"")
+            .unwrap();
+        assert_eq!(c.tls.as_ref().unwrap().key, PathBuf::from("k.pem"));
+        assert!(c.apply_file("[tls]\ncert = \"c.pem\"").is_err());
+        assert!(c
+            .apply_env(|k| (k == "LUT_TLS_CERT").then(|| "x".to_string()))
+            .is_err());
         assert!(c.apply_file("listen = \"x\"").is_err());
     }
 }

@@ -82,8 +82,8 @@ async fn table(
         .map_err(ApiError::from)
 }
 
-async fn source(st: &AppState) -> ApiResult<S3Source> {
-    S3Source::new(s3_config(st)).await.map_err(|e| {
+async fn source(st: &AppState) -> ApiResult<Arc<S3Source>> {
+    st.s3.get().await.map_err(|e| {
         ApiError::new(StatusCode::BAD_GATEWAY, "aws_unavailable", e.to_string())
             .with_details(json!({"code": e.code, "fix": e.remedy}))
     })
@@ -131,8 +131,9 @@ async fn get_iam(
     let principal_arn = match &st.config.principal {
         Some(arn) => arn.clone(),
         None => {
-            let s = source(&st).await?;
-            s.caller_identity()
+            source(&st).await?;
+            st.s3
+                .caller_identity()
                 .await
                 .map_err(|e| {
                     ApiError::new(

@@ -19,6 +19,7 @@ mod openapi;
 pub mod routes;
 mod schemas;
 pub mod tables_write;
+pub mod tls;
 pub mod versions;
 
 use std::future::{Future, IntoFuture};
@@ -29,11 +30,12 @@ use axum::routing::{get, post};
 use axum::Router;
 use lut_core::registry::Registry;
 use lut_core::spec::SpecOptions;
-use lut_source::s3::S3Config;
+use lut_source::s3::{LazyS3, S3Config};
 use lut_source::Limits;
 use lut_store::{Catalog, DataDir};
 
 pub use config::ServeConfig;
+pub use tls::TlsFiles;
 
 use crate::sync::{
     Scheduler, SchedulerHandle, SchedulerSettings, SyncEngine, SyncEvent, SyncSettings,
@@ -57,6 +59,8 @@ pub struct AppState {
     pub tokens: Arc<auth::TokenCache>,
     pub config: Arc<ServeConfig>,
     pub external_id: Arc<str>,
+    /// lut's S3 access (loaded on first use), shared by syncs, IAM routes and settings.
+    pub s3: Arc<LazyS3>,
 }
 
 /// Nanoseconds since the epoch, the time row expiry is checked against.
@@ -103,6 +107,9 @@ pub fn router(state: AppState) -> Router {
                 "this route does not take that method",
             )
         })
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.config.max_json_bytes,
+        ))
         .layer(from_fn_with_state(state.clone(), metrics::track_http))
         .with_state(state)
 }
@@ -114,6 +121,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let config = Arc::new(config);
+    // Bad certificate files stop the start, before anything else is touched.
+    let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
     let dd = {
         let root = config.data_dir.clone();
         tokio::task::spawn_blocking(move || DataDir::open(&root)).await??
@@ -140,19 +149,18 @@ pub async fn serve(
     let metrics = Arc::new(Metrics::default());
     let registry = Arc::new(Registry::default());
     let swapped: Swapped = Arc::default();
+    let s3 = lazy_s3(&dd, &config, &external_id);
     let engine = {
         let m = metrics.clone();
         let sw = swapped.clone();
-        build_engine(&dd, &config, registry.clone(), &external_id)
-            .await?
-            .with_observer(move |ev| {
-                m.observe(ev);
-                if let SyncEvent::TableSwapped { table, version, .. } = ev {
-                    sw.lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(table.clone(), *version);
-                }
-            })
+        build_engine(&dd, &config, registry.clone(), s3.clone()).with_observer(move |ev| {
+            m.observe(ev);
+            if let SyncEvent::TableSwapped { table, version, .. } = ev {
+                sw.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(table.clone(), *version);
+            }
+        })
     };
     // Live versions first: enrichment must never see an empty registry for a table that
     // has data.
@@ -214,6 +222,7 @@ pub async fn serve(
         tokens,
         config: config.clone(),
         external_id,
+        s3,
     };
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "lut serve listening");
@@ -233,9 +242,24 @@ pub async fn serve(
         }
         tokio::time::sleep(grace).await;
     };
-    let server = axum::serve(listener, router(state))
-        .with_graceful_shutdown(signal)
-        .into_future();
+    let app = router(state);
+    let server = async move {
+        match tls {
+            Some(acceptor) => {
+                let listener = tls::TlsListener::new(listener, acceptor)?;
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(signal)
+                    .into_future()
+                    .await
+            }
+            None => {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(signal)
+                    .into_future()
+                    .await
+            }
+        }
+    };
     let served = tokio::select! {
         r = server => r,
         _ = deadline => {
@@ -251,33 +275,36 @@ pub async fn serve(
     Ok(())
 }
 
-/// A sync engine over the data directory; S3 access is configured only when the catalog
-/// holds S3 tables at start (local-only use never touches the AWS credential chain).
-async fn build_engine(
-    dd: &DataDir,
-    config: &ServeConfig,
-    registry: Arc<Registry>,
-    external_id: &str,
-) -> Result<SyncEngine, ServeError> {
-    let needs_s3 = dd.catalog().tables()?.iter().any(|t| t.source_kind == "s3");
-    let limits = Limits::default();
-    let s3 = needs_s3.then(|| S3Config {
+/// lut's S3 access: always present, but the AWS configuration is loaded only when an S3
+/// table is first checked (or the principal is asked for), so a server that starts with
+/// only local tables never walks the credential chain and picks up S3 tables applied later
+/// without a restart.
+fn lazy_s3(dd: &DataDir, config: &ServeConfig, external_id: &str) -> Arc<LazyS3> {
+    Arc::new(LazyS3::new(S3Config {
         endpoint_url: config.s3_endpoint.clone(),
         force_path_style: config.s3_force_path_style,
         external_id: external_id.to_string(),
         region: None,
-        limits,
+        limits: Limits::default(),
         temp_dir: dd.blobs().tmp_dir(),
         retry: Default::default(),
-    });
+    }))
+}
+
+fn build_engine(
+    dd: &DataDir,
+    config: &ServeConfig,
+    registry: Arc<Registry>,
+    s3: Arc<LazyS3>,
+) -> SyncEngine {
     let settings = SyncSettings {
-        limits,
+        limits: Limits::default(),
         spec: SpecOptions {
             role_prefix: config.role_prefix.clone(),
         },
         keep_versions: config.keep_versions,
     };
-    Ok(SyncEngine::for_data_dir(dd, registry, s3, settings).await)
+    SyncEngine::for_data_dir(dd, registry, Some(s3), settings)
 }
 
 /// Versions this server's own syncs made live, by table (so the follower does not load

@@ -222,9 +222,30 @@ pub async fn ack_error(State(st): State<AppState>, Path(id): Path<i64>) -> ApiRe
     Ok(Json(json!({ "id": id, "acknowledged": true })))
 }
 
+/// The principal comes from the configuration when set, else from STS GetCallerIdentity
+/// (looked up once); when AWS cannot be reached the reason is returned beside a null
+/// principal rather than failing the whole settings page.
 pub async fn settings(State(st): State<AppState>) -> Json<Value> {
+    let (principal, origin, error) = match &st.config.principal {
+        Some(arn) => (Some(arn.clone()), "configured", None),
+        None => {
+            // Bounded: a settings page must not hang on an unreachable STS endpoint.
+            let lookup = st.s3.caller_identity();
+            match tokio::time::timeout(std::time::Duration::from_secs(10), lookup).await {
+                Ok(Ok(id)) => (Some(id.arn), "sts", None),
+                Ok(Err(e)) => (None, "unavailable", Some(e.to_string())),
+                Err(_) => (
+                    None,
+                    "unavailable",
+                    Some("STS did not answer in 10 s".into()),
+                ),
+            }
+        }
+    };
     Json(json!({
-        "service_principal": st.config.principal,
+        "service_principal": principal,
+        "service_principal_origin": origin,
+        "service_principal_error": error,
         "external_id": &*st.external_id,
         "role_name_prefix": st.config.role_prefix,
     }))

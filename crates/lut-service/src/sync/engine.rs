@@ -681,28 +681,20 @@ impl std::io::Read for Counting {
 
 impl SyncEngine {
     /// An engine over a data directory: the local source plus, when `s3` is given, the S3
-    /// source. S3 set-up failures are logged and leave S3 tables failing their checks with
-    /// a clear cause, rather than stopping local tables.
-    pub async fn for_data_dir(
+    /// source. The S3 source loads lut's AWS configuration at its first fetch, so local-only
+    /// use never touches the credential chain and an S3 table applied later needs no
+    /// restart; a set-up failure fails the S3 tables' checks with its cause.
+    pub fn for_data_dir(
         dd: &lut_store::DataDir,
         registry: Arc<Registry>,
-        s3: Option<lut_source::s3::S3Config>,
+        s3: Option<Arc<lut_source::s3::LazyS3>>,
         settings: SyncSettings,
     ) -> SyncEngine {
         let local: Arc<dyn ObjectSource> = Arc::new(lut_source::local::LocalSource::new(
             dd.blobs().tmp_dir(),
             settings.limits,
         ));
-        let s3: Option<Arc<dyn ObjectSource>> = match s3 {
-            None => None,
-            Some(cfg) => match lut_source::s3::S3Source::new(cfg).await {
-                Ok(s) => Some(Arc::new(s)),
-                Err(e) => {
-                    tracing::warn!(error = %e, "S3 access is not available");
-                    None
-                }
-            },
-        };
+        let s3: Option<Arc<dyn ObjectSource>> = s3.map(|s| s as Arc<dyn ObjectSource>);
         SyncEngine::new(
             dd.catalog(),
             dd.blobs().clone(),

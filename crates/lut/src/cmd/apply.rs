@@ -23,6 +23,17 @@ pub struct Args {
     prune: bool,
 }
 
+impl Args {
+    /// Applies `dir` without pruning (what `lut serve --apply DIR` does at start).
+    pub fn dir(dir: PathBuf) -> Args {
+        Args {
+            dir,
+            dry_run: false,
+            prune: false,
+        }
+    }
+}
+
 pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
     let opts = LoadOptions {
         spec: SpecOptions {

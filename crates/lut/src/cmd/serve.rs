@@ -17,6 +17,16 @@ pub struct Args {
     /// Address to listen on (default 127.0.0.1:8080).
     #[arg(long)]
     listen: Option<SocketAddr>,
+    /// Apply this directory of specs, schemas and data (as `lut apply DIR`, without
+    /// pruning) before serving; the server does not start if it is invalid.
+    #[arg(long, value_name = "DIR")]
+    apply: Option<PathBuf>,
+    /// TLS certificate chain (PEM); with --tls-key the server speaks HTTPS only.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 /// `data_dir` is the global `--data-dir`; it wins over the file unless it is the default.
@@ -30,6 +40,15 @@ pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
     }
     if let Some(l) = args.listen {
         config.listen = l;
+    }
+    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+        config.tls = Some(api::TlsFiles { cert, key });
+    }
+    if let Some(dir) = args.apply {
+        let code = super::apply::run(&config.data_dir, super::apply::Args::dir(dir))?;
+        if code != ExitCode::SUCCESS {
+            return Ok(code);
+        }
     }
     let rt = state::runtime()?;
     rt.block_on(async move {

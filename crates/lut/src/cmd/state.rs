@@ -83,7 +83,10 @@ pub async fn engine_with(
 ) -> Result<SyncEngine> {
     let s3 = if with_s3 {
         let (external_id, _) = external_id(dd.catalog().as_ref())?;
-        Some(s3_config(dd, external_id))
+        Some(Arc::new(lut_source::s3::LazyS3::new(s3_config(
+            dd,
+            external_id,
+        ))))
     } else {
         None
     };
@@ -93,5 +96,5 @@ pub async fn engine_with(
         },
         ..SyncSettings::default()
     };
-    Ok(SyncEngine::for_data_dir(dd, registry, s3, settings).await)
+    Ok(SyncEngine::for_data_dir(dd, registry, s3, settings))
 }
