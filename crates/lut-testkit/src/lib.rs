@@ -10,7 +10,8 @@ pub mod moto;
 pub mod proxy;
 
 pub use moto::{
-    ensure_lint_venv, AccessKey, MotoError, MotoServer, Principal, PutOptions, RoleSpec,
+    ensure_lint_venv, ensure_schemathesis_venv, AccessKey, MotoError, MotoServer, Principal,
+    PutOptions, RoleSpec,
 };
 pub use proxy::{Fault, FaultProxy, Match, Recorded};
 /// For [`MotoServer::call`]'s arguments and answers.

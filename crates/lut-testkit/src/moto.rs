@@ -174,23 +174,38 @@ pub fn ensure_venv() -> Result<PathBuf, String> {
 /// The linters of the IAM tests (`cfn-lint` for templates, `parliament` for policies).
 pub const LINT_REQUIREMENTS: &[&str] = &["cfn-lint==1.58.0", "parliament==1.6.4"];
 
-/// Makes sure `<target>/lint-venv` holds [`LINT_REQUIREMENTS`] (same bootstrap and lock
-/// discipline as the moto venv, in a venv of its own so that the two never rebuild each
-/// other) and returns its `bin` directory.
+/// Makes sure `<target>/lint-venv` holds [`LINT_REQUIREMENTS`] and returns its `bin`
+/// directory.
 pub fn ensure_lint_venv() -> Result<PathBuf, String> {
-    let venv = target_dir().join("lint-venv");
+    ensure_tool_venv("lint-venv", LINT_REQUIREMENTS)
+}
+
+/// The API fuzzer run against `lut serve`'s OpenAPI document.
+pub const SCHEMATHESIS_REQUIREMENTS: &[&str] = &["schemathesis==4.32.5"];
+
+/// Makes sure `<target>/schemathesis-venv` holds [`SCHEMATHESIS_REQUIREMENTS`] and returns
+/// its `bin` directory.
+pub fn ensure_schemathesis_venv() -> Result<PathBuf, String> {
+    ensure_tool_venv("schemathesis-venv", SCHEMATHESIS_REQUIREMENTS)
+}
+
+/// Makes sure `<target>/<name>` holds `requirements` (same bootstrap and lock discipline
+/// as the moto venv, in a venv of its own so that tools never rebuild each other's) and
+/// returns its `bin` directory.
+fn ensure_tool_venv(name: &str, requirements: &[&str]) -> Result<PathBuf, String> {
+    let venv = target_dir().join(name);
     let python = std::env::var("LUT_PYTHON").unwrap_or_else(|_| "python3".into());
     let out = Command::new(&python)
         .arg(BOOTSTRAP)
         .arg(&venv)
-        .args(LINT_REQUIREMENTS)
+        .args(requirements)
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
         .map_err(|e| format!("cannot run {python}: {e}"))?;
     if !out.status.success() {
         return Err(format!(
-            "creating the lint venv at {} failed ({}); see the output above",
+            "creating the venv at {} failed ({}); see the output above",
             venv.display(),
             out.status
         ));

@@ -305,6 +305,8 @@ async fn log_types_schemas_destinations_and_openapi() {
             StatusCode::UNPROCESSABLE_ENTITY,
         )
         .await;
+    assert_eq!(v["error"]["code"], "invalid");
+    let v = &v["error"]["details"];
     assert_eq!(v["valid"], false);
     let d = &v["diagnostics"][0];
     assert_eq!(d["file"], "bad.yml");

@@ -155,8 +155,7 @@ pub async fn create(
     State(st): State<AppState>,
     b: Result<Json<CreateBody>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let Json(b) =
-        b.map_err(|e| ApiError::bad_request(e.body_text()).with_details(json!({ "in": "body" })))?;
+    let b = super::error::json_body(b)?;
     if b.name.trim().is_empty() {
         return Err(invalid("name", "name must not be empty"));
     }

@@ -139,3 +139,72 @@ where
         Ok(Path(v))
     }
 }
+
+/// A JSON body or the error that says why not, with the rejection's own status: 400 for
+/// malformed JSON, 422 for a well-formed body with unknown, missing or mistyped members,
+/// 413 over the body limit, 415 without a JSON content type.
+pub fn json_body<T>(
+    body: Result<axum::Json<T>, axum::extract::rejection::JsonRejection>,
+) -> Result<T, ApiError> {
+    body.map(|axum::Json(b)| b).map_err(|e| {
+        ApiError::new(e.status(), code_for(e.status()), e.body_text())
+            .with_details(json!({"in": "body"}))
+    })
+}
+
+/// The error code for a status, for responses made outside our handlers.
+fn code_for(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        // Only extractor rejections reach this without a code of their own: a body whose
+        // members do not fit (handlers' own 422s say `invalid`).
+        StatusCode::UNPROCESSABLE_ENTITY => "bad_request",
+        s if s.is_server_error() => "internal",
+        _ => "error",
+    }
+}
+
+/// Middleware: every error response is the JSON envelope. Handlers build it themselves;
+/// this wraps the plain-text rejections of axum's extractors (a malformed query string, a
+/// body that is not UTF-8, a missing content type) so clients see one error format.
+pub async fn uniform_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    // Rejection texts are short; anything longer is cut rather than buffered.
+    let text = match axum::body::to_bytes(body, 16 * 1024).await {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(_) => String::new(),
+    };
+    let message = if text.trim().is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("request failed")
+            .to_string()
+    } else {
+        text
+    };
+    let mut out = ApiError::new(status, code_for(status), message)
+        .with_details(json!({}))
+        .into_response();
+    for (k, v) in parts.headers.iter() {
+        if k != axum::http::header::CONTENT_TYPE && k != axum::http::header::CONTENT_LENGTH {
+            out.headers_mut().insert(k.clone(), v.clone());
+        }
+    }
+    out
+}

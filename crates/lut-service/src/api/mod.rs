@@ -16,6 +16,7 @@ pub mod error;
 mod iam_api;
 pub mod metrics;
 mod openapi;
+mod openapi_shapes;
 pub mod routes;
 mod schemas;
 pub mod tables_write;
@@ -110,6 +111,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(
             state.config.max_json_bytes,
         ))
+        .layer(axum::middleware::from_fn(error::uniform_errors))
         .layer(from_fn_with_state(state.clone(), metrics::track_http))
         .with_state(state)
 }

@@ -5,6 +5,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
+use super::openapi_shapes as shapes;
 use super::AppState;
 
 /// (method, path, permission, summary). Permission `none` means no token is needed.
@@ -194,19 +195,45 @@ fn error_response(desc: &str) -> Value {
     })
 }
 
+/// A path parameter's schema: version and error ids are integers; a destination is named
+/// by id or name; the example is the bundled example table, so generated requests reach
+/// the handlers' logic instead of stopping at 404.
+fn path_param(path: &str, name: &str) -> Value {
+    let schema = match name {
+        "id" if path.contains("/versions/") || path.starts_with("/api/v1/errors") => {
+            json!({"type": "integer", "minimum": 1})
+        }
+        "name" => json!({"type": "string", "minLength": 1, "maxLength": 128,
+                         "examples": ["aws_accounts"]}),
+        _ => json!({"type": "string", "minLength": 1}),
+    };
+    json!({"name": name, "in": "path", "required": true, "schema": schema})
+}
+
 /// The OpenAPI 3.1 document.
 pub fn document() -> Value {
     let mut paths = Map::new();
     for (method, path, perm, summary) in ROUTES {
-        let params: Vec<Value> = path
+        let shape = shapes::shape(method, path)
+            .unwrap_or_else(|| panic!("{method} {path} has no shape in openapi_shapes.rs"));
+        let mut params: Vec<Value> = path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|p| json!({"name": p, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .map(|p| path_param(path, p))
             .collect();
+        for shapes::Query(name, schema, required) in &shape.query {
+            params
+                .push(json!({"name": name, "in": "query", "required": required, "schema": schema}));
+        }
+        let mut content = Map::new();
+        content.insert(shape.media.into(), json!({ "schema": shape.schema }));
+        if let Some((media, schema)) = &shape.also {
+            content.insert((*media).into(), json!({ "schema": schema }));
+        }
         let mut responses = Map::new();
         responses.insert(
-            "200".into(),
-            json!({"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}),
+            shape.status.to_string(),
+            json!({"description": "OK", "content": content}),
         );
         responses.insert("default".into(), error_response("Error"));
         let mut op = json!({
@@ -214,6 +241,14 @@ pub fn document() -> Value {
             "operationId": format!("{method}_{}", path.trim_matches('/').replace(['/', '{', '}', '.', '-'], "_")),
             "parameters": params,
         });
+        if let Some((media, schema)) = &shape.body {
+            let mut content = json!({ *media: { "schema": schema } });
+            // NDJSON is text: saying so lets generic clients (and schemathesis) send it.
+            if *media == "application/x-ndjson" {
+                content["text/plain"] = json!({ "schema": schema });
+            }
+            op["requestBody"] = json!({"required": true, "content": content});
+        }
         if *perm == "none" {
             op["security"] = json!([]);
         } else {

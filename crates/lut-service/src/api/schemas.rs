@@ -130,17 +130,16 @@ pub async fn validate(Query(q): Query<ValidateQuery>, body: String) -> impl Into
         })
         .collect();
     let valid = schema.is_some() && !diags.has_errors();
-    let status = if valid {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    (
-        status,
-        Json(json!({
-            "valid": valid,
-            "schema": schema.map(|s| s.name),
-            "diagnostics": list,
-        })),
-    )
+    let name = schema.map(|s| s.name);
+    if !valid {
+        // The uniform error envelope; the diagnostics are its details.
+        return ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            format!("{file} is not a valid schema"),
+        )
+        .with_details(json!({"valid": false, "schema": name, "diagnostics": list}))
+        .into_response();
+    }
+    Json(json!({"valid": true, "schema": name, "diagnostics": list})).into_response()
 }

@@ -167,6 +167,7 @@ fn load(dir: &FsPath, st: &AppState, load_data: bool) -> Project {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ApplyQuery {
     #[serde(default)]
     dry_run: bool,
@@ -175,16 +176,9 @@ pub struct ApplyQuery {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Bundle {
     files: BTreeMap<String, String>,
-}
-
-fn json_body<T: serde::de::DeserializeOwned>(
-    body: Result<Json<T>, axum::extract::rejection::JsonRejection>,
-) -> ApiResult<T> {
-    body.map(|Json(b)| b).map_err(|e| {
-        ApiError::new(e.status(), "bad_request", e.body_text()).with_details(json!({"in": "body"}))
-    })
 }
 
 /// `POST /api/v1/apply[?dry_run=true][&prune=true]` with `{"files": {"path": "text"}}`.
@@ -193,7 +187,7 @@ pub async fn apply(
     Query(q): Query<ApplyQuery>,
     body: Result<Json<Bundle>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Json<Value>> {
-    let bundle = json_body(body)?;
+    let bundle = super::error::json_body(body)?;
     let st2 = st.clone();
     let (v, changed) = blocking(move || {
         let blobs = blobs(&st2)?;
@@ -247,6 +241,7 @@ pub async fn apply(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Definition {
     /// The PAT-format spec YAML.
     spec: String,
@@ -355,7 +350,7 @@ pub async fn create_table(
     State(st): State<AppState>,
     body: Result<Json<Definition>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let def = json_body(body)?;
+    let def = super::error::json_body(body)?;
     let v = put_definition(st, def, None).await?;
     Ok((StatusCode::CREATED, v))
 }
@@ -366,7 +361,7 @@ pub async fn update_table(
     Path(name): Path<String>,
     body: Result<Json<Definition>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Json<Value>> {
-    let def = json_body(body)?;
+    let def = super::error::json_body(body)?;
     put_definition(st, def, Some(name)).await
 }
 

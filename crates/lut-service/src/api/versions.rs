@@ -269,8 +269,7 @@ pub struct RollbackBody {
 }
 
 fn body<T>(b: Result<Json<T>, axum::extract::rejection::JsonRejection>) -> ApiResult<T> {
-    b.map(|Json(v)| v)
-        .map_err(|e| ApiError::bad_request(e.body_text()).with_details(json!({ "in": "body" })))
+    super::error::json_body(b)
 }
 
 pub async fn rollback(
