@@ -9,33 +9,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::server::{start, JsonBody, Server};
-use common::{examples, lut_env};
+use common::{example_bundle, examples, lut_env, ACCOUNTS_SCHEMA as SCHEMA, ACCOUNTS_SPEC as SPEC};
 use lut_store::tokens::{self, NewToken, Permission};
 use lut_store::{now_millis, Catalog, DataDir};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-
-const SPEC: &str = "AnalysisType: lookup_table
-LookupName: accounts
-Enabled: true
-Filename: data/accounts.csv
-Schema: Custom.Accounts
-LogTypeMap:
-  PrimaryKey: accountId
-  AssociatedLogTypes:
-    - LogType: AWS.CloudTrail
-      Selectors:
-        - recipientAccountId
-";
-
-const SCHEMA: &str = "schema: Custom.Accounts
-fields:
-  - name: accountId
-    type: string
-    required: true
-  - name: name
-    type: string
-";
 
 const HOOK_URL: &str = "http://127.0.0.1:9/hooks/SECRETPATH-1234";
 const HOOK_SECRET: &str = "hmac-SECRET-5678";
@@ -108,24 +86,6 @@ fn triples(entries: &[Value]) -> Vec<(String, String, String)> {
             )
         })
         .collect()
-}
-
-/// A directory as an apply bundle: relative path -> text.
-fn bundle_of(root: &Path) -> serde_json::Map<String, Value> {
-    fn walk(root: &Path, dir: &Path, out: &mut serde_json::Map<String, Value>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                let rel = p.strip_prefix(root).unwrap().to_string_lossy().to_string();
-                out.insert(rel, Value::String(std::fs::read_to_string(&p).unwrap()));
-            }
-        }
-    }
-    let mut out = serde_json::Map::new();
-    walk(root, root, &mut out);
-    out
 }
 
 fn cli(data: &Path, args: &[&str]) -> common::Run {
@@ -242,7 +202,7 @@ async fn api_and_cli_changes_are_audited() {
     let v = s
         .json(
             s.post("/api/v1/apply?dry_run=true", Some(&s.manage))
-                .jbody(&json!({ "files": bundle_of(&specs) })),
+                .jbody(&json!({ "files": example_bundle() })),
             StatusCode::OK,
         )
         .await;
