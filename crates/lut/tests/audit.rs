@@ -139,6 +139,41 @@ async fn api_and_cli_changes_are_audited() {
     )
     .await;
     s.json(
+        s.post("/api/v1/tables/accounts/rollback", Some(&ops))
+            .jbody(&json!({ "version": version })),
+        StatusCode::OK,
+    )
+    .await;
+    s.json(
+        s.post("/api/v1/tables/accounts/unpin", Some(&ops)),
+        StatusCode::OK,
+    )
+    .await;
+    s.json(
+        s.post("/api/v1/tables/accounts/retention", Some(&s.manage))
+            .jbody(&json!({ "keep": 1 })),
+        StatusCode::OK,
+    )
+    .await;
+    let err = DataDir::open(&data)
+        .unwrap()
+        .catalog()
+        .raise_error(&lut_store::NewSystemError {
+            table: Some("accounts".into()),
+            severity: "HIGH".into(),
+            stage: "test".into(),
+            code: None,
+            message: "m".into(),
+            remedy: "r".into(),
+            at: now_millis(),
+        })
+        .unwrap();
+    s.json(
+        s.post(&format!("/api/v1/errors/{}/ack", err.id), Some(&ops)),
+        StatusCode::OK,
+    )
+    .await;
+    s.json(
         s.post("/api/v1/destinations", Some(&s.manage))
             .jbody(&json!({
                 "name": "hook", "kind": "webhook", "url": HOOK_URL, "secret": HOOK_SECRET,
@@ -207,6 +242,13 @@ async fn api_and_cli_changes_are_audited() {
         )
         .await;
     assert_eq!(v["changes"], 2);
+    // The real apply: one entry per table, written with the change.
+    s.json(
+        s.post("/api/v1/apply", Some(&s.manage))
+            .jbody(&json!({ "files": example_bundle() })),
+        StatusCode::OK,
+    )
+    .await;
     s.json(
         s.post("/api/v1/tables/accounts/rollback", Some(&s.manage))
             .jbody(&json!({ "version": 999_999 })),
@@ -218,9 +260,15 @@ async fn api_and_cli_changes_are_audited() {
         (who.to_string(), action.to_string(), target.to_string())
     };
     let expected = vec![
+        api(&a, "bundle.apply", "corp_networks"),
+        api(&a, "bundle.apply", "aws_accounts"),
         api(&a, "destination.delete", "hook"),
         api(&b, "destination.test", "hook"),
         api(&a, "destination.create", "hook"),
+        api(&b, "error.ack", &err.id.to_string()),
+        api(&a, "table.retention", "accounts"),
+        api(&b, "table.unpin", "accounts"),
+        api(&b, "table.rollback", "accounts"),
         api(&a, "table.sync", "accounts"),
         api(&b, "table.enable", "accounts"),
         api(&b, "table.disable", "accounts"),
@@ -237,17 +285,21 @@ async fn api_and_cli_changes_are_audited() {
     assert_eq!(by("destination.test")["outcome"], "failed");
     assert_eq!(by("destination.create")["details"]["kind"], "webhook");
     assert!(by("table.sync")["outcome"].is_string());
+    assert_eq!(by("table.rollback")["details"]["version"], version);
+    assert_eq!(by("table.rollback")["details"]["pinned"], true);
+    assert_eq!(by("table.unpin")["details"]["pinned"], false);
+    assert_eq!(by("table.retention")["details"]["keep"], 1);
     assert!(entries.iter().all(|e| e["at"].as_i64().unwrap() > 0));
 
     // Paging by one gives the same list; filters.
     assert_eq!(all_entries(&s, "", 1).await, entries);
     assert_eq!(all_entries(&s, "", 3).await, entries);
     let mine = all_entries(&s, &format!("&actor={b}"), 100).await;
-    assert_eq!(mine.len(), 4);
+    assert_eq!(mine.len(), 7);
     let dest = all_entries(&s, "&action=destination.*", 100).await;
     assert_eq!(dest.len(), 3);
     let table = all_entries(&s, "&table=accounts", 100).await;
-    assert_eq!(table.len(), 5);
+    assert_eq!(table.len(), 8);
     let e = s
         .json(
             s.get("/api/v1/audit?since=yesterday", Some(&s.manage)),
@@ -256,20 +308,17 @@ async fn api_and_cli_changes_are_audited() {
         .await;
     assert_eq!(e["error"]["code"], "bad_request");
 
-    // A CLI apply on the shared data directory: actor cli:<user>, one entry per table.
+    // A CLI apply on the shared data directory: actor cli:<user>; nothing changes (the API
+    // applied the same files), so one entry without a target.
     let (specs, _) = examples();
     let run = cli(&data, &["apply", specs.to_str().unwrap()]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let cli_entries = all_entries(&s, "&actor=cli:*", 100).await;
-    let mut got: Vec<_> = triples(&cli_entries);
-    got.sort();
     assert_eq!(
-        got,
-        vec![
-            api("cli:audit-tester", "bundle.apply", "aws_accounts"),
-            api("cli:audit-tester", "bundle.apply", "corp_networks"),
-        ]
+        triples(&cli_entries),
+        vec![api("cli:audit-tester", "bundle.apply", "-")]
     );
+    assert_eq!(cli_entries[0]["details"]["changes"], 0);
 
     // No secret anywhere in the log.
     let text = s
@@ -296,10 +345,10 @@ async fn api_and_cli_changes_are_audited() {
     s.shutdown().await;
     let s = start(&data).await;
     let after = all_entries(&s, "&action=table.*", 100).await;
-    assert_eq!(after.len(), 5);
+    assert_eq!(after.len(), 8);
     assert_eq!(
         all_entries(&s, "", 100).await.len(),
-        expected.len() + 2,
+        expected.len() + 1,
         "everything survives"
     );
     s.shutdown().await;
