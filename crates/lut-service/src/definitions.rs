@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use lut_core::project::Project;
 use lut_store::blobs::BlobStore;
-use lut_store::{Catalog, DefinitionChange, NewVersion, TableRecord};
+use lut_store::{Actor, Catalog, DefinitionChange, NewAuditEntry, NewVersion, TableRecord};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -114,8 +114,43 @@ impl Plan {
         }
     }
 
+    /// Audit entries for committing this plan as `action` (`bundle.apply`, ...): one per
+    /// table written or deleted (details: its plan line), or one without a target when
+    /// nothing changes, so the call itself is still on record.
+    pub fn audit_entries(&self, actor: &Actor, action: &str) -> Vec<NewAuditEntry> {
+        let out: Vec<NewAuditEntry> = self
+            .items
+            .iter()
+            .filter(|i| i.is_change())
+            .map(|i| {
+                NewAuditEntry::new(actor, action)
+                    .on_table(&i.table)
+                    .details(serde_json::to_value(i).unwrap_or_default())
+            })
+            .collect();
+        if out.is_empty() {
+            return vec![
+                NewAuditEntry::new(actor, action).details(serde_json::json!({
+                    "changes": 0,
+                    "tables": self.items.len(),
+                })),
+            ];
+        }
+        out
+    }
+
     /// Stores the staged data and writes the change as one catalog transaction.
     pub fn commit(self, catalog: &dyn Catalog, blobs: &BlobStore) -> Result<(), DefinitionError> {
+        self.commit_audited(catalog, blobs, &[])
+    }
+
+    /// [`Plan::commit`] with audit entries written in the same transaction.
+    pub fn commit_audited(
+        self,
+        catalog: &dyn Catalog,
+        blobs: &BlobStore,
+        audit: &[NewAuditEntry],
+    ) -> Result<(), DefinitionError> {
         let mut staged = self.staged.into_iter();
         while let Some((tmp, sha)) = staged.next() {
             if let Err(e) = blobs.put_file(&tmp, &sha) {
@@ -125,7 +160,7 @@ impl Plan {
                 return Err(e.into());
             }
         }
-        catalog.apply(&self.change)?;
+        catalog.apply_audited(&self.change, audit)?;
         Ok(())
     }
 }

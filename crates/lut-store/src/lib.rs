@@ -7,7 +7,9 @@
 //!   written to a temp file, fsynced and renamed before the catalog transaction that makes
 //!   it live, so a crash never leaves a live version without its data.
 //! - [`DataDir`]: the directory layout tying the two together.
+//! - [`audit`]: the append-only log of who changed what.
 
+pub mod audit;
 pub mod blobs;
 pub mod datadir;
 pub mod migrations;
@@ -17,6 +19,7 @@ pub mod tokens;
 
 use serde::Serialize;
 
+pub use audit::{Actor, AuditFilter, AuditRecord, NewAuditEntry};
 pub use blobs::BlobStore;
 pub use datadir::{now_millis, DataDir};
 pub use migrations::SCHEMA_VERSION;
@@ -231,7 +234,12 @@ pub struct DefinitionChange {
 /// The catalog of tables, versions, checks, errors and settings.
 pub trait Catalog: Send + Sync {
     /// Applies definitions (and initial versions) in one transaction.
-    fn apply(&self, change: &DefinitionChange) -> Result<()>;
+    fn apply(&self, change: &DefinitionChange) -> Result<()> {
+        self.apply_audited(change, &[])
+    }
+    /// [`Catalog::apply`] appending `audit` entries in the same transaction: the change
+    /// and its record are committed together or not at all.
+    fn apply_audited(&self, change: &DefinitionChange, audit: &[NewAuditEntry]) -> Result<()>;
     fn tables(&self) -> Result<Vec<TableRecord>>;
     fn table(&self, name: &str) -> Result<Option<TableRecord>>;
     fn set_enabled(&self, name: &str, enabled: bool) -> Result<()>;
@@ -306,6 +314,11 @@ pub trait Catalog: Send + Sync {
     fn tokens(&self) -> Result<Vec<tokens::TokenRecord>>;
     /// Revokes a token; whether it exists.
     fn revoke_token(&self, id: i64, at: Millis) -> Result<bool>;
+
+    /// Appends an entry to the audit log ([`audit`]); returns its id.
+    fn append_audit(&self, entry: &NewAuditEntry) -> Result<i64>;
+    /// Audit entries, newest first.
+    fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>>;
 
     fn setting(&self, key: &str) -> Result<Option<String>>;
     fn set_setting(&self, key: &str, value: &str) -> Result<()>;

@@ -135,6 +135,27 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         revoked_at   INTEGER
     );
     "#,
+    // 6: the audit log (lut_store::audit): append-only, so no foreign keys (entries outlive
+    // the tables, destinations and tokens they name) and triggers refusing changes.
+    r#"
+    CREATE TABLE audit (
+        id                INTEGER PRIMARY KEY AUTOINCREMENT,
+        at                INTEGER NOT NULL,
+        actor             TEXT NOT NULL,
+        actor_description TEXT,
+        action            TEXT NOT NULL,
+        target            TEXT,
+        table_name        TEXT,
+        outcome           TEXT NOT NULL,
+        details           TEXT NOT NULL
+    );
+    CREATE INDEX audit_by_table ON audit(table_name, id);
+    CREATE INDEX audit_by_actor ON audit(actor, id);
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    "#,
 ];
 
 /// The schema version this lut writes.

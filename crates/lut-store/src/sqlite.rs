@@ -14,9 +14,9 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use crate::datadir::now_millis;
 use crate::migrations::{migrate, MIGRATIONS};
 use crate::{
-    AlarmRecord, Catalog, CheckRecord, DefinitionChange, DeliveryRecord, DestinationRecord,
-    ErrorFilter, Millis, NewDestination, NewSystemError, NewVersion, Result, StoreError,
-    SystemErrorRecord, TableRecord, VersionRecord,
+    AlarmRecord, AuditFilter, AuditRecord, Catalog, CheckRecord, DefinitionChange, DeliveryRecord,
+    DestinationRecord, ErrorFilter, Millis, NewAuditEntry, NewDestination, NewSystemError,
+    NewVersion, Result, StoreError, SystemErrorRecord, TableRecord, VersionRecord,
 };
 
 /// How long a statement waits for another process's write lock before failing with
@@ -118,7 +118,7 @@ impl SqliteCatalog {
 }
 
 impl Catalog for SqliteCatalog {
-    fn apply(&self, change: &DefinitionChange) -> Result<()> {
+    fn apply_audited(&self, change: &DefinitionChange, audit: &[NewAuditEntry]) -> Result<()> {
         if let Some(name) = change
             .upsert
             .iter()
@@ -173,6 +173,9 @@ impl Catalog for SqliteCatalog {
                 set_live_pointer(tx, &v.table, id)?;
                 // Data the user applies explicitly replaces a rollback: unpin.
                 tx.execute("UPDATE tables SET pinned = 0 WHERE name = ?1", [&v.table])?;
+            }
+            for e in audit {
+                crate::audit::append(tx, e)?;
             }
             Ok(())
         })
@@ -682,6 +685,14 @@ impl Catalog for SqliteCatalog {
 
     fn revoke_token(&self, id: i64, at: Millis) -> Result<bool> {
         self.write(|tx| crate::tokens::revoke(tx, id, at))
+    }
+
+    fn append_audit(&self, entry: &NewAuditEntry) -> Result<i64> {
+        self.write(|tx| crate::audit::append(tx, entry))
+    }
+
+    fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
+        self.read(|c| crate::audit::list(c, filter))
     }
 
     fn setting_or_init(&self, key: &str, value: &str) -> Result<String> {

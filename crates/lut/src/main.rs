@@ -56,6 +56,8 @@ enum Command {
     /// Create, list and revoke API tokens.
     #[command(subcommand)]
     Tokens(cmd::tokens::Command),
+    /// Who changed what: the audit log of API and CLI changes, newest first.
+    Audit(cmd::audit::Args),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +76,7 @@ fn main() -> ExitCode {
         Command::Enrich(args) => cmd::enrich::run(&dd, args),
         Command::Serve(args) => cmd::serve::run(&dd, args),
         Command::Tokens(c) => cmd::tokens::run(&dd, c),
+        Command::Audit(args) => cmd::audit::run(&dd, args),
     };
     match result {
         Ok(code) => code,

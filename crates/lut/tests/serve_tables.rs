@@ -8,29 +8,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use common::server::{start_with, JsonBody};
-use common::{examples, lut};
+use common::{example_bundle, examples, lut, ACCOUNTS_SCHEMA as SCHEMA, ACCOUNTS_SPEC as SPEC};
 use lut_store::{Catalog, DataDir};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-
-/// The examples directory as a bundle: relative path -> text.
-fn example_bundle() -> BTreeMap<String, String> {
-    let (specs, _) = examples();
-    let mut out = BTreeMap::new();
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                let rel = p.strip_prefix(root).unwrap().to_string_lossy().to_string();
-                out.insert(rel, std::fs::read_to_string(&p).unwrap());
-            }
-        }
-    }
-    walk(&specs, &specs, &mut out);
-    out
-}
 
 fn table_names(data: &Path) -> Vec<String> {
     let dd = DataDir::open(data).unwrap();
@@ -58,28 +39,6 @@ fn actions(v: &Value) -> BTreeMap<String, String> {
         })
         .collect()
 }
-
-const SPEC: &str = "AnalysisType: lookup_table
-LookupName: accounts
-Enabled: true
-Filename: data/accounts.csv
-Schema: Custom.Accounts
-LogTypeMap:
-  PrimaryKey: accountId
-  AssociatedLogTypes:
-    - LogType: AWS.CloudTrail
-      Selectors:
-        - recipientAccountId
-";
-
-const SCHEMA: &str = "schema: Custom.Accounts
-fields:
-  - name: accountId
-    type: string
-    required: true
-  - name: name
-    type: string
-";
 
 fn fresh() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();

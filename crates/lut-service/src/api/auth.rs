@@ -82,13 +82,23 @@ pub fn bootstrap(catalog: &dyn Catalog) -> lut_store::Result<Option<String>> {
         return Ok(None);
     }
     let (plain, hash) = tokens::generate();
-    catalog.add_token(&NewToken {
+    let rec = catalog.add_token(&NewToken {
         hash,
         permission: Permission::Manage,
         description: Some("created at first start".into()),
         created_at: now_millis(),
         expires_at: None,
     })?;
+    // No token or user made this one: the server did, at its first start.
+    let server = lut_store::Actor {
+        id: "system:serve".into(),
+        description: Some("first start".into()),
+    };
+    catalog.append_audit(
+        &lut_store::NewAuditEntry::new(&server, "token.create")
+            .target(rec.id.to_string())
+            .details(serde_json::json!({ "permission": rec.permission })),
+    )?;
     Ok(Some(plain))
 }
 
@@ -144,7 +154,11 @@ pub async fn require_manage(
     next: Next,
 ) -> Result<Response, ApiError> {
     check(&state, &mut req, Permission::Manage).await?;
-    Ok(next.run(req).await)
+    // Every successful change made with a manage token goes into the audit log.
+    match super::audit::Pending::of(&mut req).await {
+        Some(pending) => Ok(pending.record(&state, next.run(req).await).await),
+        None => Ok(next.run(req).await),
+    }
 }
 
 #[cfg(test)]
@@ -157,6 +171,12 @@ mod tests {
         let cat = lut_store::SqliteCatalog::open(&dir.path().join("c.sqlite")).unwrap();
         let token = bootstrap(&cat).unwrap().expect("first start makes a token");
         assert!(bootstrap(&cat).unwrap().is_none(), "only once");
+        let log = cat.audit(&lut_store::AuditFilter::default()).unwrap();
+        assert_eq!(log.len(), 1);
+        assert_eq!(
+            (log[0].actor.as_str(), log[0].action.as_str()),
+            ("system:serve", "token.create")
+        );
         let list = cat.tokens().unwrap();
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].permission, Permission::Manage);

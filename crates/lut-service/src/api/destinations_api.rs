@@ -12,6 +12,7 @@ use lut_store::{now_millis, Catalog, DestinationRecord, NewDestination, SecretKe
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::audit::AuditNote;
 use super::error::{ApiError, ApiResult, Path};
 use super::routes::db;
 use super::{auth, AppState};
@@ -154,7 +155,7 @@ fn config(b: &CreateBody) -> Result<DestinationConfig, ApiError> {
 pub async fn create(
     State(st): State<AppState>,
     b: Result<Json<CreateBody>, JsonRejection>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, AuditNote, Json<Value>)> {
     let b = super::error::json_body(b)?;
     if b.name.trim().is_empty() {
         return Err(invalid("name", "name must not be empty"));
@@ -192,21 +193,35 @@ pub async fn create(
         Ok(shown(&rec, &key))
     })
     .await?;
-    Ok((StatusCode::CREATED, Json(v)))
+    // Never the URL, key or secret: only what says which destination it is.
+    let note = AuditNote::details(json!({
+        "id": v["id"], "kind": v["kind"], "min_severity": v["min_severity"],
+        "table": v["table"], "enabled": v["enabled"],
+    }))
+    .target(v["name"].as_str().unwrap_or_default());
+    Ok((StatusCode::CREATED, note, Json(v)))
 }
 
-pub async fn remove(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn remove(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<(AuditNote, Json<Value>)> {
     let v = db(&st, move |cat| {
         let d = find(cat, &id)?;
         cat.remove_destination(&d.name)?;
         Ok(json!({ "removed": d.name, "id": d.id }))
     })
     .await?;
-    Ok(Json(v))
+    let note = AuditNote::details(json!({ "id": v["id"] }))
+        .target(v["removed"].as_str().unwrap_or_default());
+    Ok((note, Json(v)))
 }
 
 /// Sends a test alert (with the usual retries) and reports each attempt.
-pub async fn test(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn test(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<(AuditNote, Json<Value>)> {
     let d = db(&st, move |cat| find(cat, &id)).await?;
     let dispatcher = Dispatcher::new(
         st.catalog.clone(),
@@ -228,10 +243,17 @@ pub async fn test(State(st): State<AppState>, Path(id): Path<String>) -> ApiResu
         Ok(mine)
     })
     .await?;
-    Ok(Json(json!({
-        "destination": d.name,
-        "delivered": res.is_ok(),
-        "error": res.err(),
-        "attempts": attempts,
-    })))
+    // The delivery error is left out: it may quote the destination's URL.
+    let note = AuditNote::details(json!({ "attempts": attempts.len() }))
+        .target(&d.name)
+        .outcome(if res.is_ok() { "delivered" } else { "failed" });
+    Ok((
+        note,
+        Json(json!({
+            "destination": d.name,
+            "delivered": res.is_ok(),
+            "error": res.err(),
+            "attempts": attempts,
+        })),
+    ))
 }

@@ -206,8 +206,12 @@ async fn get_iam(
 async fn test_connection(
     State(st): State<AppState>,
     Path(name): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<(super::audit::AuditNote, Json<serde_json::Value>)> {
     let (spec, schema, s3) = table(&st, name.clone()).await?;
     let report = svc::test_connection(s3_config(&st), &name, spec, schema, &s3).await;
-    Ok(Json(report.to_json(&name)))
+    let v = report.to_json(&name);
+    let ok = v["ok"].as_bool() == Some(true);
+    let note =
+        super::audit::AuditNote::details(json!({})).outcome(if ok { "ok" } else { "failed" });
+    Ok((note, Json(v)))
 }

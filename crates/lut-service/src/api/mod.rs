@@ -8,6 +8,7 @@
 //! Routes: `/healthz` and `/metrics` are open; everything under `/api/v1` needs a bearer
 //! token ([`auth`]), `read` for viewing, lookups and enrichment, `manage` for changes.
 
+pub mod audit;
 pub mod auth;
 pub mod config;
 mod destinations_api;
@@ -99,6 +100,7 @@ pub fn router(state: AppState) -> Router {
         .merge(schemas::routes(state.clone()))
         .merge(destinations_api::routes(state.clone()))
         .merge(iam_api::routes(state.clone()))
+        .merge(audit::routes(state.clone()))
         .merge(openapi::routes())
         .fallback(|| async { error::ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {

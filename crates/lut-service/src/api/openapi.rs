@@ -126,6 +126,12 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
         "Acknowledge an error",
     ),
     ("get", "/api/v1/settings", "read", "Effective settings"),
+    (
+        "get",
+        "/api/v1/audit",
+        "manage",
+        "Audit log, newest first (table, actor, action, since, before, limit); `next` pages",
+    ),
     ("post", "/api/v1/enrich", "read", "Enrich NDJSON events"),
     (
         "get",

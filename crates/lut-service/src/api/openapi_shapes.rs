@@ -255,7 +255,7 @@ pub fn shape(method: &str, path: &str) -> Option<Shape> {
                                   "grace_seconds": {"type": "integer", "minimum": 0}}}),
         ),
         ("get", "/api/v1/tables/{name}/checks") => {
-            ok(list_of("checks", json!({"type": "object"}))).q("limit", limit, false)
+            ok(list_of("checks", json!({"type": "object"}))).q("limit", limit.clone(), false)
         }
         ("get", "/api/v1/tables/{name}/rows") => ok(obj(
             &["table", "key", "matches"],
@@ -348,6 +348,25 @@ pub fn shape(method: &str, path: &str) -> Option<Shape> {
             &["ok", "steps"],
             json!({"ok": boolean(), "steps": {"type": "array"}}),
         )),
+        ("get", "/api/v1/audit") => ok(obj(
+            &["entries", "next"],
+            json!({
+                "entries": {"type": "array", "items": obj(
+                    &["id", "at", "actor", "action", "outcome", "details"],
+                    json!({"id": int(), "at": int(), "actor": string(),
+                           "actor_description": nullable("string"), "action": string(),
+                           "target": nullable("string"), "table": nullable("string"),
+                           "outcome": string()}),
+                )},
+                "next": nullable("integer"),
+            }),
+        ))
+        .q("table", string(), false)
+        .q("actor", string(), false)
+        .q("action", string(), false)
+        .q("since", string(), false)
+        .q("before", int(), false)
+        .q("limit", limit, false),
         _ => return None,
     })
 }

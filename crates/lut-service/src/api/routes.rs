@@ -11,6 +11,7 @@ use lut_store::{now_millis, Catalog, ErrorFilter, TableRecord};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::audit::AuditNote;
 use super::error::{ApiError, ApiResult, Path, Query};
 use super::AppState;
 use crate::sync::CheckOutcome;
@@ -155,7 +156,7 @@ pub async fn version(
 pub async fn sync_now(
     State(st): State<AppState>,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<(AuditNote, Json<Value>)> {
     let n = name.clone();
     db(&st, move |cat| {
         cat.table(&n)?
@@ -189,7 +190,10 @@ pub async fn sync_now(
         }),
         CheckOutcome::NotSynced(why) => json!({ "outcome": "not_synced", "reason": why }),
     };
-    Ok(Json(json!({ "table": name, "result": v })))
+    // The sync's outcome is the audit entry's; a failure's cause stays in the check history.
+    let note = AuditNote::details(json!({ "version": v["version"]["id"] }))
+        .outcome(v["outcome"].as_str().unwrap_or("unknown"));
+    Ok((note, Json(json!({ "table": name, "result": v }))))
 }
 
 #[derive(Debug, Deserialize)]

@@ -19,7 +19,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use futures_util::StreamExt;
 use lut_core::diag::Diagnostic;
 use lut_core::enrich::LiveTable;
@@ -27,12 +27,14 @@ use lut_core::project::{self, LoadOptions, Project};
 use lut_core::spec::SpecOptions;
 use lut_core::table::{self, BuildOptions};
 use lut_source::Limits;
-use lut_store::{BlobStore, DefinitionChange, NewVersion};
+use lut_store::{BlobStore, DefinitionChange, NewAuditEntry, NewVersion};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
+use super::audit::{self, AuditNote};
+use super::auth::Caller;
 use super::error::{ApiError, ApiResult, Path, Query};
 use super::AppState;
 use crate::definitions::{self, PlanOptions};
@@ -182,12 +184,15 @@ pub struct Bundle {
 }
 
 /// `POST /api/v1/apply[?dry_run=true][&prune=true]` with `{"files": {"path": "text"}}`.
+/// Audited in the apply's own transaction (one `bundle.apply` entry per changed table).
 pub async fn apply(
     State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Query(q): Query<ApplyQuery>,
     body: Result<Json<Bundle>, axum::extract::rejection::JsonRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<(AuditNote, Json<Value>)> {
     let bundle = super::error::json_body(body)?;
+    let actor = audit::actor(&caller);
     let st2 = st.clone();
     let (v, changed) = blocking(move || {
         let blobs = blobs(&st2)?;
@@ -230,14 +235,16 @@ pub async fn apply(
             return Ok((v, Vec::new()));
         }
         let changed = plan.changed_tables();
-        plan.commit(st2.catalog.as_ref(), &blobs)
+        let entries = plan.audit_entries(&actor, "bundle.apply");
+        plan.commit_audited(st2.catalog.as_ref(), &blobs, &entries)
             .map_err(internal)?;
         v["applied"] = json!(true);
         Ok((v, changed))
     })
     .await?;
     reload(&st, &changed).await?;
-    Ok(Json(v))
+    // A dry run changed nothing; a real one was recorded with the change.
+    Ok((AuditNote::Done, Json(v)))
 }
 
 #[derive(Deserialize)]
@@ -250,11 +257,13 @@ pub struct Definition {
 }
 
 /// Validates one spec + schema and applies it; `expect` is the table name of a PUT.
+/// Audited (`table.create` / `table.update`) in the change's own transaction.
 async fn put_definition(
     st: AppState,
+    actor: lut_store::Actor,
     def: Definition,
     expect: Option<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<(AuditNote, Json<Value>)> {
     let st2 = st.clone();
     let (v, name) = blocking(move || {
         let blobs = blobs(&st2)?;
@@ -327,7 +336,15 @@ async fn put_definition(
             .find(|i| i.table == name)
             .cloned()
             .ok_or_else(|| internal("the plan lost the table"))?;
-        plan.commit(st2.catalog.as_ref(), &blobs)
+        let action = if expect.is_some() {
+            "table.update"
+        } else {
+            "table.create"
+        };
+        let entry = NewAuditEntry::new(&actor, action)
+            .on_table(&name)
+            .details(json!(item));
+        plan.commit_audited(st2.catalog.as_ref(), &blobs, &[entry])
             .map_err(internal)?;
         let rec = st2.catalog.table(&name)?;
         let v = json!({
@@ -342,49 +359,60 @@ async fn put_definition(
     })
     .await?;
     reload(&st, &[name]).await?;
-    Ok(Json(v))
+    Ok((AuditNote::Done, Json(v)))
 }
 
 /// `POST /api/v1/tables` with `{"spec": "...", "schema": "..."}`: 201, 409 if it exists.
 pub async fn create_table(
     State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
     body: Result<Json<Definition>, axum::extract::rejection::JsonRejection>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, AuditNote, Json<Value>)> {
     let def = super::error::json_body(body)?;
-    let v = put_definition(st, def, None).await?;
-    Ok((StatusCode::CREATED, v))
+    let (note, v) = put_definition(st, audit::actor(&caller), def, None).await?;
+    Ok((StatusCode::CREATED, note, v))
 }
 
 /// `PUT /api/v1/tables/{name}`: replaces the definition of an existing table.
 pub async fn update_table(
     State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     body: Result<Json<Definition>, axum::extract::rejection::JsonRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<(AuditNote, Json<Value>)> {
     let def = super::error::json_body(body)?;
-    put_definition(st, def, Some(name)).await
+    put_definition(st, audit::actor(&caller), def, Some(name)).await
 }
 
-/// `DELETE /api/v1/tables/{name}`: the table, its versions and checks.
+/// `DELETE /api/v1/tables/{name}`: the table, its versions and checks (audited in the
+/// same transaction).
 pub async fn delete_table(
     State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<(AuditNote, Json<Value>)> {
     let cat = st.catalog.clone();
     let n = name.clone();
+    let entry = NewAuditEntry::new(&audit::actor(&caller), "table.delete").on_table(&name);
     blocking(move || {
         if cat.table(&n)?.is_none() {
             return Err(ApiError::no_table(&n));
         }
-        cat.apply(&DefinitionChange {
-            delete: vec![n],
-            ..DefinitionChange::default()
-        })?;
+        cat.apply_audited(
+            &DefinitionChange {
+                delete: vec![n],
+                ..DefinitionChange::default()
+            },
+            &[entry],
+        )?;
         Ok(())
     })
     .await?;
     reload(&st, std::slice::from_ref(&name)).await?;
-    Ok(Json(json!({ "table": name, "deleted": true })))
+    Ok((
+        AuditNote::Done,
+        Json(json!({ "table": name, "deleted": true })),
+    ))
 }
 
 async fn set_enabled(st: AppState, name: String, enabled: bool) -> ApiResult<Json<Value>> {
@@ -423,7 +451,7 @@ pub async fn upload(
     State(st): State<AppState>,
     Path(name): Path<String>,
     body: Body,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<(AuditNote, Json<Value>)> {
     let cat = st.catalog.clone();
     let n = name.clone();
     let rec = blocking(move || cat.table(&n)?.ok_or_else(|| ApiError::no_table(&n))).await?;
@@ -534,13 +562,23 @@ pub async fn upload(
             table: Arc::new(built.table),
         });
     }
-    Ok(Json(json!({
-        "table": name,
-        "accepted": true,
+    let note = AuditNote::details(json!({
+        "version": version.id,
+        "rows": version.rows,
+        "size": version.size,
+        "sha256": version.sha256,
         "live": live,
-        "version": version,
-        "report": built.report,
-    })))
+    }));
+    Ok((
+        note,
+        Json(json!({
+            "table": name,
+            "accepted": true,
+            "live": live,
+            "version": version,
+            "report": built.report,
+        })),
+    ))
 }
 
 /// Removes a staged upload unless it was stored.

@@ -20,6 +20,7 @@ use lut_store::{Catalog, TableRecord, VersionRecord};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::audit::AuditNote;
 use super::error::{ApiError, ApiResult, Path, Query};
 use super::routes::db;
 use super::{auth, AppState};
@@ -276,13 +277,26 @@ pub async fn rollback(
     State(st): State<AppState>,
     Path(name): Path<String>,
     b: Result<Json<RollbackBody>, axum::extract::rejection::JsonRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<(AuditNote, Json<Value>)> {
     let b = body(b)?;
-    Ok(Json(make_live(&st, name, Some(b.version), true).await?))
+    let v = make_live(&st, name, Some(b.version), true).await?;
+    Ok((live_note(&v), Json(v)))
 }
 
-pub async fn unpin(State(st): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
-    Ok(Json(make_live(&st, name, None, false).await?))
+pub async fn unpin(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<(AuditNote, Json<Value>)> {
+    let v = make_live(&st, name, None, false).await?;
+    Ok((live_note(&v), Json(v)))
+}
+
+/// The audit details of a rollback or unpin: which version went live.
+fn live_note(v: &Value) -> AuditNote {
+    AuditNote::details(json!({
+        "version": v["live_version"]["id"],
+        "pinned": v["pinned"],
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -298,7 +312,7 @@ pub async fn retention(
     State(st): State<AppState>,
     Path(name): Path<String>,
     b: Result<Json<RetentionBody>, axum::extract::rejection::JsonRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<(AuditNote, Json<Value>)> {
     let b = body(b)?;
     if b.keep == 0 {
         return Err(ApiError::bad_request("keep must be at least 1")
@@ -321,5 +335,10 @@ pub async fn retention(
         }))
     })
     .await?;
-    Ok(Json(out))
+    let note = AuditNote::details(json!({
+        "keep": out["keep"],
+        "pruned_versions": out["pruned_versions"],
+        "deleted_blobs": out["deleted_blobs"],
+    }));
+    Ok((note, Json(out)))
 }

@@ -73,7 +73,9 @@ pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
         println!("dry run: {changes} change(s) not applied");
         return Ok(ExitCode::SUCCESS);
     }
-    plan.commit(catalog.as_ref(), dd.blobs())
+    // Recorded in the apply's own transaction: one entry per changed table.
+    let entries = plan.audit_entries(&super::audit::actor(), "bundle.apply");
+    plan.commit_audited(catalog.as_ref(), dd.blobs(), &entries)
         .map_err(|e| anyhow::anyhow!(e))?;
     println!("applied {changes} change(s) to {}", data_dir.display());
     Ok(ExitCode::SUCCESS)

@@ -13,7 +13,7 @@ use lut_service::alarms::SystemClock;
 use lut_service::destinations::{
     test_alert, DeliverySettings, DestinationConfig, Dispatcher, PAGERDUTY_EVENTS_URL, SEVERITIES,
 };
-use lut_store::{now_millis, Catalog, NewDestination};
+use lut_store::{now_millis, Catalog, NewAuditEntry, NewDestination};
 use serde_json::json;
 
 use super::{state, time, Format};
@@ -85,7 +85,7 @@ pub fn run(data_dir: &Path, cmd: Command) -> Result<ExitCode> {
                 bail!("--min-severity must be one of {}", SEVERITIES.join(", "));
             }
             let key = dd.secret_key()?;
-            catalog.add_destination(&NewDestination {
+            let rec = catalog.add_destination(&NewDestination {
                 name: a.name.clone(),
                 kind: cfg.kind().into(),
                 config: cfg.seal(&key),
@@ -94,6 +94,16 @@ pub fn run(data_dir: &Path, cmd: Command) -> Result<ExitCode> {
                 enabled: true,
                 created_at: now_millis(),
             })?;
+            // Never the URL, key or secret.
+            super::audit::record(
+                catalog.as_ref(),
+                NewAuditEntry::new(&super::audit::actor(), "destination.create")
+                    .target(&rec.name)
+                    .details(json!({
+                        "id": rec.id, "kind": rec.kind, "min_severity": rec.min_severity,
+                        "table": rec.table_filter, "enabled": rec.enabled,
+                    })),
+            );
             println!(
                 "added destination {} ({}: {})",
                 a.name,
@@ -157,6 +167,10 @@ pub fn run(data_dir: &Path, cmd: Command) -> Result<ExitCode> {
             if !catalog.remove_destination(&name)? {
                 bail!("no destination named {name:?}");
             }
+            super::audit::record(
+                catalog.as_ref(),
+                NewAuditEntry::new(&super::audit::actor(), "destination.delete").target(&name),
+            );
             println!("removed destination {name}");
             Ok(ExitCode::SUCCESS)
         }
@@ -191,6 +205,14 @@ pub fn run(data_dir: &Path, cmd: Command) -> Result<ExitCode> {
                         .unwrap_or_default()
                 );
             }
+            // As over the API: the attempts, not the error text (it may quote the URL).
+            super::audit::record(
+                catalog.as_ref(),
+                NewAuditEntry::new(&super::audit::actor(), "destination.test")
+                    .target(&name)
+                    .outcome(if res.is_ok() { "delivered" } else { "failed" })
+                    .details(json!({ "attempts": mine.len() })),
+            );
             match res {
                 Ok(()) => {
                     println!("test alert delivered to {name}");

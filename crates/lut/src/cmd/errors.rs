@@ -39,6 +39,11 @@ pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
         {
             anyhow::bail!("no system error #{id}");
         }
+        super::audit::record(
+            dd.catalog().as_ref(),
+            lut_store::NewAuditEntry::new(&super::audit::actor(), "error.ack")
+                .target(id.to_string()),
+        );
         println!("acknowledged error #{id}");
         return Ok(ExitCode::SUCCESS);
     }

@@ -2,6 +2,7 @@
 
 pub mod alarms;
 pub mod apply;
+pub mod audit;
 pub mod destinations;
 pub mod enrich;
 pub mod errors;

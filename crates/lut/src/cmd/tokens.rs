@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use lut_store::tokens::{self, NewToken, Permission};
-use lut_store::{now_millis, Catalog};
+use lut_store::{now_millis, Catalog, NewAuditEntry};
 
 use super::{state, time, Format};
 
@@ -80,6 +80,17 @@ pub fn run(data_dir: &Path, cmd: Command) -> Result<ExitCode> {
                 created_at: now,
                 expires_at,
             })?;
+            // The token's id and attributes only; its value is never recorded.
+            super::audit::record(
+                cat.as_ref(),
+                NewAuditEntry::new(&super::audit::actor(), "token.create")
+                    .target(rec.id.to_string())
+                    .details(serde_json::json!({
+                        "permission": rec.permission,
+                        "description": rec.description,
+                        "expires_at": rec.expires_at,
+                    })),
+            );
             eprintln!(
                 "lut: created {} token {} (shown only this once; store it now)",
                 rec.permission, rec.id
@@ -117,6 +128,10 @@ pub fn run(data_dir: &Path, cmd: Command) -> Result<ExitCode> {
                 eprintln!("lut: error: no token with id {id}");
                 return Ok(ExitCode::from(1));
             }
+            super::audit::record(
+                cat.as_ref(),
+                NewAuditEntry::new(&super::audit::actor(), "token.revoke").target(id.to_string()),
+            );
             eprintln!("lut: revoked token {id}");
         }
     }

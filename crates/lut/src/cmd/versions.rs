@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, Result};
 use lut_service::api::versions::{build_stored, diff_tables};
-use lut_store::{Catalog, VersionRecord};
+use lut_store::{Catalog, NewAuditEntry, VersionRecord};
 use serde_json::json;
 
 use super::{state, time, Format};
@@ -130,6 +130,12 @@ pub fn rollback(data_dir: &Path, name: &str, version: i64) -> Result<ExitCode> {
     // Refuse a version that would not load.
     build_stored(&rec, &v, dd.blobs(), &state::role_prefix()).map_err(|e| anyhow!(e.message))?;
     cat.set_live(name, version, true)?;
+    super::audit::record(
+        cat.as_ref(),
+        NewAuditEntry::new(&super::audit::actor(), "table.rollback")
+            .on_table(name)
+            .details(serde_json::json!({ "version": version, "pinned": true })),
+    );
     println!("table {name}: version {version} is live and the table is pinned (later syncs are recorded, not served; `lut tables unpin {name}` to resume)");
     Ok(ExitCode::SUCCESS)
 }
@@ -139,12 +145,22 @@ pub fn unpin(data_dir: &Path, name: &str) -> Result<ExitCode> {
     let cat = dd.catalog();
     need_table(cat.as_ref(), name)?;
     cat.set_pinned(name, false)?;
-    match cat.latest_version(name)? {
+    let live = match cat.latest_version(name)? {
         Some(v) => {
             cat.set_live(name, v.id, false)?;
             println!("table {name}: unpinned; newest version {} is live", v.id);
+            Some(v.id)
         }
-        None => println!("table {name}: unpinned (no versions yet)"),
-    }
+        None => {
+            println!("table {name}: unpinned (no versions yet)");
+            None
+        }
+    };
+    super::audit::record(
+        cat.as_ref(),
+        NewAuditEntry::new(&super::audit::actor(), "table.unpin")
+            .on_table(name)
+            .details(serde_json::json!({ "version": live, "pinned": false })),
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@
 
 pub mod server;
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -271,4 +272,47 @@ pub fn find<'a>(events: &'a [Option<Value>], key: &str, value: &str) -> &'a Valu
         .flatten()
         .find(|e| e[key] == json!(value))
         .unwrap_or_else(|| panic!("no output event with {key} = {value}"))
+}
+
+/// A `Filename` table spec for API tests (data comes by upload).
+pub const ACCOUNTS_SPEC: &str = "AnalysisType: lookup_table
+LookupName: accounts
+Enabled: true
+Filename: data/accounts.csv
+Schema: Custom.Accounts
+LogTypeMap:
+  PrimaryKey: accountId
+  AssociatedLogTypes:
+    - LogType: AWS.CloudTrail
+      Selectors:
+        - recipientAccountId
+";
+
+/// The schema of [`ACCOUNTS_SPEC`].
+pub const ACCOUNTS_SCHEMA: &str = "schema: Custom.Accounts
+fields:
+  - name: accountId
+    type: string
+    required: true
+  - name: name
+    type: string
+";
+
+/// The examples' spec directory as an apply bundle: relative path -> text.
+pub fn example_bundle() -> BTreeMap<String, String> {
+    let (specs, _) = examples();
+    let mut out = BTreeMap::new();
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel = p.strip_prefix(root).unwrap().to_string_lossy().to_string();
+                out.insert(rel, std::fs::read_to_string(&p).unwrap());
+            }
+        }
+    }
+    walk(&specs, &specs, &mut out);
+    out
 }
