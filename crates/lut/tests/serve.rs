@@ -187,11 +187,54 @@ async fn tokens_tables_enrich_metrics_and_shutdown() {
     let r = s.json(s.get("/readyz", None), StatusCode::OK).await;
     assert_eq!(r["loaded_tables"], 2);
 
-    // Errors and settings.
-    let e = s
-        .json(s.get("/api/v1/errors", Some(&s.read)), StatusCode::OK)
-        .await;
-    assert!(e["errors"].is_array());
+    // Errors: one resolved, one open (written by another process sharing the catalog).
+    {
+        let dd = DataDir::open(&data).unwrap();
+        let cat = dd.catalog();
+        let raise = |table: &str, at: i64| lut_store::NewSystemError {
+            table: Some(table.into()),
+            severity: "CRITICAL".into(),
+            stage: "get-object".into(),
+            code: Some("AccessDenied".into()),
+            message: format!("{table} is unreadable"),
+            remedy: "fix the policy".into(),
+            at,
+        };
+        cat.raise_error(&raise("aws_accounts", 1)).unwrap();
+        cat.resolve_errors("aws_accounts", 2).unwrap();
+        cat.raise_error(&raise("corp_networks", 3)).unwrap();
+    }
+    let tables_of = |v: &Value| -> Vec<String> {
+        let mut t: Vec<String> = v["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["table"].as_str().unwrap().to_string())
+            .collect();
+        t.sort();
+        t
+    };
+    for (query, want) in [
+        ("", vec!["corp_networks"]),
+        ("?status=open", vec!["corp_networks"]),
+        ("?status=resolved", vec!["aws_accounts"]),
+        ("?status=all", vec!["aws_accounts", "corp_networks"]),
+        ("?all=true", vec!["aws_accounts", "corp_networks"]),
+        ("?status=all&table=aws_accounts", vec!["aws_accounts"]),
+    ] {
+        let e = s
+            .json(
+                s.get(&format!("/api/v1/errors{query}"), Some(&s.read)),
+                StatusCode::OK,
+            )
+            .await;
+        assert_eq!(tables_of(&e), want, "{query}: {e}");
+    }
+    s.json(
+        s.get("/api/v1/errors?status=closed", Some(&s.read)),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
     let st = s
         .json(s.get("/api/v1/settings", Some(&s.read)), StatusCode::OK)
         .await;

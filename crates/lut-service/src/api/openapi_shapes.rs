@@ -269,6 +269,7 @@ pub fn shape(method: &str, path: &str) -> Option<Shape> {
             obj(&["id", "table"], json!({"id": int()})),
         ))
         .q("table", string(), false)
+        .q("status", json!({"enum": ["open", "resolved", "all"]}), false)
         .q("all", boolean(), false),
         ("post", "/api/v1/errors/{id}/ack") => ok(obj(
             &["id", "acknowledged"],

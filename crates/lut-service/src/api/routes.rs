@@ -200,21 +200,40 @@ pub async fn sync_now(
 #[serde(deny_unknown_fields)]
 pub struct ErrorsQuery {
     table: Option<String>,
+    /// `open` (default), `resolved` or `all`.
+    status: Option<ErrorStatus>,
+    /// The same as `status=all` (kept for older clients).
     #[serde(default)]
     all: bool,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorStatus {
+    Open,
+    Resolved,
+    All,
 }
 
 pub async fn errors(
     State(st): State<AppState>,
     Query(q): Query<ErrorsQuery>,
 ) -> ApiResult<Json<Value>> {
-    let v = db(&st, move |cat| {
+    let status = match (q.status, q.all) {
+        (Some(s), _) => s,
+        (None, true) => ErrorStatus::All,
+        (None, false) => ErrorStatus::Open,
+    };
+    let mut v = db(&st, move |cat| {
         Ok(cat.errors(&ErrorFilter {
             table: q.table,
-            all: q.all,
+            all: status != ErrorStatus::Open,
         })?)
     })
     .await?;
+    if status == ErrorStatus::Resolved {
+        v.retain(|e| e.resolved_at.is_some());
+    }
     Ok(Json(json!({ "errors": v })))
 }
 
