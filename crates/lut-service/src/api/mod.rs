@@ -16,6 +16,7 @@ pub mod error;
 mod iam_api;
 pub mod metrics;
 mod openapi;
+pub mod request;
 pub mod routes;
 mod schemas;
 pub mod tables_write;
@@ -86,7 +87,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
-        .route("/metrics", get(routes::metrics))
+        .route("/metrics", get(metrics::scrape))
         .merge(read)
         .merge(manage)
         .merge(tables_write::routes(state.clone()))
@@ -103,7 +104,7 @@ pub fn router(state: AppState) -> Router {
                 "this route does not take that method",
             )
         })
-        .layer(from_fn_with_state(state.clone(), metrics::track_http))
+        .layer(from_fn_with_state(state.clone(), request::observe))
         .with_state(state)
 }
 
