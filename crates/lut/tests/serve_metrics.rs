@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
-use common::server::{start, Server};
+use common::server::{apply_examples, spawn_binary, start, Server};
 use common::{examples, lut};
 use lut_store::{
     now_millis, Catalog, CheckRecord, DataDir, DefinitionChange, NewVersion, TableRecord,
@@ -305,17 +305,7 @@ fn watched(name: &str, csv: &Path, period_minutes: u32) -> TableRecord {
 /// The examples applied by the real `lut apply`, plus a watched CSV table `accounts`.
 fn data_dir(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let data = dir.join("lut-data");
-    let (specs, _) = examples();
-    let r = lut(
-        [
-            "--data-dir",
-            data.to_str().unwrap(),
-            "apply",
-            specs.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    apply_examples(&data);
     let csv = dir.join("accounts.csv");
     std::fs::write(&csv, "id,owner\n111122223333,alice\n").unwrap();
     DataDir::open(&data)
@@ -734,9 +724,6 @@ async fn request_ids_are_echoed_generated_or_replaced() {
 /// token, the Authorization header or a query string.
 #[test]
 fn logs_name_requests_and_never_a_token() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-
     let dir = tempfile::tempdir().unwrap();
     let (data, _) = data_dir(dir.path());
     let dd = data.to_str().unwrap();
@@ -756,31 +743,8 @@ fn logs_name_requests_and_never_a_token() {
     let token = made.stdout_str().trim().to_string();
     let token_id = DataDir::open(&data).unwrap().catalog().tokens().unwrap()[0].id;
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lut"))
-        .args(["--data-dir", dd, "serve", "--listen", "127.0.0.1:0"])
-        .env_remove("LUT_CONFIG")
-        .env_remove("LUT_LISTEN")
-        // Everything lut logs, down to trace.
-        .env("LUT_LOG", "warn,lut=trace")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut addr = None;
-    let mut line = String::new();
-    while addr.is_none() {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "serve exited early"
-        );
-        if let Some(rest) = line.trim().strip_prefix("lut serve: listening on http://") {
-            addr = rest.split_whitespace().next().map(str::to_string);
-        }
-    }
-    let addr = addr.unwrap();
+    // Everything lut logs, down to trace.
+    let (mut child, addr, mut stderr) = spawn_binary(&data, &[("LUT_LOG", "warn,lut=trace")]);
     // Read the rest on a thread so the pipe never fills.
     let reader = std::thread::spawn(move || {
         let mut rest = String::new();
@@ -829,7 +793,7 @@ fn logs_name_requests_and_never_a_token() {
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     });
     let pid = child.id().to_string();
-    assert!(Command::new("kill")
+    assert!(std::process::Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .unwrap()
