@@ -86,6 +86,19 @@ pub struct VersionRecord {
     pub live: bool,
 }
 
+/// What `/metrics` reports about one table, read for every table in one query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableStatus {
+    pub name: String,
+    pub enabled: bool,
+    /// The live version's id and rows.
+    pub live: Option<(i64, u64)>,
+    /// When the newest version (live or not) was fetched: the last time new data arrived.
+    pub newest_data_at: Option<Millis>,
+    /// The last check that did not fail (within the kept check history).
+    pub last_success_at: Option<Millis>,
+}
+
 /// The outcome of one check of a table's source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CheckRecord {
@@ -271,6 +284,8 @@ pub trait Catalog: Send + Sync {
 
     fn record_check(&self, c: &CheckRecord) -> Result<()>;
     fn checks(&self, table: &str, limit: usize) -> Result<Vec<CheckRecord>>;
+    /// Every table's live version, newest data and last successful check, by name.
+    fn table_status(&self) -> Result<Vec<TableStatus>>;
 
     fn raise_error(&self, e: &NewSystemError) -> Result<SystemErrorRecord>;
     /// Resolves the open errors of a table (a later check succeeded); returns how many.

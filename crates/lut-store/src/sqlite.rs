@@ -16,7 +16,7 @@ use crate::migrations::{migrate, MIGRATIONS};
 use crate::{
     AlarmRecord, AuditFilter, AuditRecord, Catalog, CheckRecord, DefinitionChange, DeliveryRecord,
     DestinationRecord, ErrorFilter, Millis, NewAuditEntry, NewDestination, NewSystemError,
-    NewVersion, Result, StoreError, SystemErrorRecord, TableRecord, VersionRecord,
+    NewVersion, Result, StoreError, SystemErrorRecord, TableRecord, TableStatus, VersionRecord,
 };
 
 /// How long a statement waits for another process's write lock before failing with
@@ -381,6 +381,32 @@ impl Catalog for SqliteCatalog {
                     code: r.get(5)?,
                     message: r.get(6)?,
                     duration_ms: r.get(7)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn table_status(&self) -> Result<Vec<TableStatus>> {
+        self.read(|c| {
+            // Both subqueries walk an index on (table_name, ...), so a scrape stays cheap.
+            let mut st = c.prepare(
+                "SELECT t.name, t.enabled, lv.id, lv.rows,
+                        (SELECT MAX(v.fetched_at) FROM versions v WHERE v.table_name = t.name),
+                        (SELECT MAX(k.at) FROM checks k
+                          WHERE k.table_name = t.name AND k.outcome <> 'failed')
+                 FROM tables t LEFT JOIN versions lv ON lv.id = t.live_version_id
+                 ORDER BY t.name",
+            )?;
+            let rows = st.query_map([], |r| {
+                let id: Option<i64> = r.get(2)?;
+                let rows: Option<i64> = r.get(3)?;
+                Ok(TableStatus {
+                    name: r.get(0)?,
+                    enabled: r.get(1)?,
+                    live: id.map(|id| (id, rows.unwrap_or(0).max(0) as u64)),
+                    newest_data_at: r.get(4)?,
+                    last_success_at: r.get(5)?,
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -523,3 +523,40 @@ fn state_survives_reopen() {
     assert_eq!(cat.live_version("t").expect("live"), Some(v));
     assert_eq!(cat.path(), path);
 }
+
+#[test]
+fn table_status_reads_live_version_newest_data_and_last_success() {
+    let (_d, cat) = catalog();
+    upsert(&cat, &["a", "b", "c"], 1);
+    cat.set_enabled("c", false).expect("disable");
+    let v1 = cat.add_version(&version("a", 1), true).expect("v1");
+    cat.set_pinned("a", true).expect("pin");
+    // Recorded while pinned: newer data, but not live.
+    cat.add_version(&version("a", 2), true).expect("v2");
+    cat.record_check(&check("a", 10, "updated")).expect("check");
+    cat.record_check(&check("a", 20, "unchanged"))
+        .expect("check");
+    cat.record_check(&check("a", 30, "failed")).expect("check");
+    cat.record_check(&check("b", 5, "failed")).expect("check");
+
+    let st = cat.table_status().expect("status");
+    let names: Vec<_> = st.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["a", "b", "c"]);
+    assert_eq!(st[0].live, Some((v1.id, 1)));
+    assert_eq!(
+        st[0].newest_data_at,
+        Some(1_002),
+        "the pinned-out version counts"
+    );
+    assert_eq!(
+        st[0].last_success_at,
+        Some(20),
+        "failed checks do not count"
+    );
+    assert!(st[0].enabled);
+    assert_eq!(
+        (&st[1].live, st[1].newest_data_at, st[1].last_success_at),
+        (&None, None, None)
+    );
+    assert!(!st[2].enabled);
+}

@@ -62,7 +62,12 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    cmd::init_logging();
+    cmd::init_logging(if matches!(cli.command, Command::Serve(_)) {
+        // Targets match by prefix: every lut crate at info, dependencies at warn.
+        "warn,lut=info"
+    } else {
+        "warn"
+    });
     let dd = cli.data_dir;
     let result = match cli.command {
         Command::Validate(args) => cmd::validate::run(args),

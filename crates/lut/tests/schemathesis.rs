@@ -12,8 +12,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
+use std::io::{BufRead, Read};
+use std::process::Command;
 use std::time::Duration;
 
 /// Cases per operation and phase; enough to reach every handler's validation paths while
@@ -35,34 +35,22 @@ fn openapi_document_holds_for_generated_requests() {
         ("HTTPS_PROXY", "http://127.0.0.1:9"),
         ("NO_PROXY", "127.0.0.1,localhost"),
     ];
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lut"))
-        .args(["--data-dir", data.to_str().unwrap()])
-        .args(["serve", "--listen", "127.0.0.1:0", "--apply"])
-        .arg(common::examples().0)
-        .env_remove("LUT_CONFIG")
-        .env_remove("LUT_LISTEN")
-        .envs(loopback_only)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let (mut addr, mut token) = (None, None);
-    let mut line = String::new();
-    while addr.is_none() || token.is_none() {
-        line.clear();
+    let specs = common::examples().0;
+    let (mut child, addr, mut stderr) = common::server::spawn_binary_with(
+        &data,
+        &["--apply".as_ref(), specs.as_os_str()],
+        &loopback_only,
+    );
+    // The first-start token follows the "listening" line.
+    let mut token = String::new();
+    while !token.starts_with("lut_") {
+        token.clear();
         assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
+            stderr.read_line(&mut token).unwrap() > 0,
             "serve exited early"
         );
-        if let Some(rest) = line.trim().strip_prefix("lut serve: listening on http://") {
-            addr = rest.split_whitespace().next().map(str::to_string);
-        }
-        if line.trim().starts_with("lut_") {
-            token = Some(line.trim().to_string());
-        }
+        token = token.trim().to_string();
     }
-    let (addr, token) = (addr.unwrap(), token.unwrap());
     // Keep draining the server's log so it never blocks on a full pipe; kept for the end.
     let log = std::thread::spawn(move || {
         let mut rest = String::new();

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::server::{add_token, start, start_with};
+use common::server::{add_token, apply_examples, spawn_binary_with, start, start_with};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,17 +18,7 @@ use serde_json::Value;
 fn applied_examples() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("lut-data");
-    let (specs, _) = examples();
-    let r = lut(
-        [
-            "--data-dir",
-            data.to_str().unwrap(),
-            "apply",
-            specs.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    apply_examples(&data);
     (dir, data)
 }
 
@@ -489,39 +479,27 @@ async fn sync_now_on_a_watched_file_table() {
 /// tables applied and loaded, its first-start token, `lut tokens` beside it, then SIGTERM.
 #[test]
 fn the_binary_serves_prints_a_first_token_and_stops_on_sigterm() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
+    use std::io::BufRead;
 
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("lut-data");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lut"))
-        .args(["--data-dir", data.to_str().unwrap()])
-        .args(["serve", "--listen", "127.0.0.1:0", "--apply"])
-        .arg(examples().0)
-        .env_remove("LUT_CONFIG")
-        .env_remove("LUT_LISTEN")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let (mut addr, mut token) = (None, None);
+    let specs = examples().0;
+    let (mut child, addr, mut stderr) =
+        spawn_binary_with(&data, &["--apply".as_ref(), specs.as_os_str()], &[]);
+    // The first-start token comes after the "listening" line.
+    let mut token = None;
     let mut line = String::new();
-    while addr.is_none() || token.is_none() {
+    while token.is_none() {
         line.clear();
         assert!(
             stderr.read_line(&mut line).unwrap() > 0,
             "serve exited early"
         );
-        if let Some(rest) = line.trim().strip_prefix("lut serve: listening on http://") {
-            addr = rest.split_whitespace().next().map(str::to_string);
-        }
         if line.trim().starts_with("lut_") {
             token = Some(line.trim().to_string());
         }
     }
-    let (addr, token) = (addr.unwrap(), token.unwrap());
+    let token = token.unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let http = reqwest::Client::new();

@@ -135,6 +135,8 @@ async fn check(state: &AppState, req: &mut Request, needed: Permission) -> Resul
             rec.permission
         )));
     }
+    // The id (never the token) names the caller in the request's log lines.
+    tracing::Span::current().record("token_id", rec.id);
     req.extensions_mut().insert(Caller(rec));
     Ok(())
 }

@@ -20,6 +20,7 @@ use lut_core::enrich::lines::enrich_block;
 use lut_core::enrich::{Enricher, Stats};
 use serde::Deserialize;
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use super::error::Query;
 use super::AppState;
@@ -46,7 +47,11 @@ pub async fn enrich(
 ) -> Response {
     st.metrics.enrich_requests.fetch_add(1, Relaxed);
     let (tx, rx) = mpsc::channel::<Chunk>(QUEUE);
-    tokio::spawn(pump(st, q.log_type.filter(|s| !s.is_empty()), body, tx));
+    // The pump's log lines belong to the request.
+    tokio::spawn(
+        pump(st, q.log_type.filter(|s| !s.is_empty()), body, tx)
+            .instrument(tracing::Span::current()),
+    );
     let out =
         futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
     (
@@ -122,6 +127,7 @@ async fn run_block(
     // One snapshot per block: a swap after this load affects the next block only.
     let snap = st.registry.load();
     let big = block.len() >= BLOCKING_AT;
+    let counted = snap.clone();
     let work = move || {
         let mut out = Vec::with_capacity(block.len() + block.len() / 4);
         enrich_block(
@@ -144,6 +150,6 @@ async fn run_block(
     } else {
         work()
     };
-    st.metrics.add_enrich(&stats);
+    st.metrics.add_enrich(&counted, &stats, out.len() as u64);
     (enricher, Bytes::from(out))
 }

@@ -1,4 +1,5 @@
-//! API errors: `{"error": {"code", "message", "details"}}` with the right status.
+//! API errors: `{"error": {"code", "message", "details"}, "request_id"}` with the right
+//! status.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -70,9 +71,13 @@ impl From<lut_store::StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({
+        let mut body = json!({
             "error": { "code": self.code, "message": self.message, "details": self.details }
         });
+        // The same id as the `x-request-id` header, for users who only kept the body.
+        if let Some(id) = super::request::current_request_id() {
+            body["request_id"] = Value::from(&*id);
+        }
         let mut resp = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(

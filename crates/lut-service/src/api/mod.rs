@@ -18,6 +18,7 @@ mod iam_api;
 pub mod metrics;
 mod openapi;
 mod openapi_shapes;
+pub mod request;
 pub mod routes;
 mod schemas;
 pub mod tables_write;
@@ -92,7 +93,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
-        .route("/metrics", get(routes::metrics))
+        .route("/metrics", get(metrics::scrape))
         .merge(read)
         .merge(manage)
         .merge(tables_write::routes(state.clone()))
@@ -114,7 +115,7 @@ pub fn router(state: AppState) -> Router {
             state.config.max_json_bytes,
         ))
         .layer(axum::middleware::from_fn(error::uniform_errors))
-        .layer(from_fn_with_state(state.clone(), metrics::track_http))
+        .layer(from_fn_with_state(state.clone(), request::observe))
         .with_state(state)
 }
 

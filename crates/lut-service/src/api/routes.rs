@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
@@ -40,13 +39,6 @@ pub async fn readyz(State(st): State<AppState>) -> ApiResult<Json<Value>> {
     Ok(Json(
         json!({ "status": "ready", "tables": tables, "loaded_tables": loaded }),
     ))
-}
-
-pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
-    (
-        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        st.metrics.render(),
-    )
 }
 
 fn summary(cat: &dyn Catalog, t: &TableRecord, loaded: bool) -> Result<Value, ApiError> {

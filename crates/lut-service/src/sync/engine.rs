@@ -113,6 +113,13 @@ pub enum SyncEvent {
         table: String,
         failure: Failure,
     },
+    /// Every recorded check, after its outcome's own event: `outcome` is the check
+    /// history's (`unchanged`, `updated`, `recorded` or `failed`).
+    CheckFinished {
+        table: String,
+        outcome: &'static str,
+        duration: std::time::Duration,
+    },
 }
 
 /// Why a blob did not become a table.
@@ -249,6 +256,11 @@ impl SyncEngine {
             SyncEvent::SyncFailed { table, failure } => {
                 tracing::warn!(table, stage = %failure.stage, code = ?failure.code, cause = %failure.cause, "sync failed")
             }
+            SyncEvent::CheckFinished {
+                table,
+                outcome,
+                duration,
+            } => tracing::debug!(table, outcome, ?duration, "check finished"),
         }
         if let Some(o) = &self.observer {
             o(&ev);
@@ -566,7 +578,8 @@ impl SyncEngine {
         started: Instant,
     ) -> Result<(), StoreError> {
         let at = now_millis();
-        let duration_ms = started.elapsed().as_millis() as i64;
+        let elapsed = started.elapsed();
+        let duration_ms = elapsed.as_millis() as i64;
         let mut check = CheckRecord {
             table: name.to_string(),
             at,
@@ -622,7 +635,18 @@ impl SyncEngine {
                 });
             }
         }
-        self.catalog.record_check(&check)
+        self.catalog.record_check(&check)?;
+        self.emit(SyncEvent::CheckFinished {
+            table: name.to_string(),
+            outcome: match outcome {
+                CheckOutcome::Unchanged => "unchanged",
+                CheckOutcome::Updated { .. } => "updated",
+                CheckOutcome::RecordedWhilePinned { .. } => "recorded",
+                _ => "failed",
+            },
+            duration: elapsed,
+        });
+        Ok(())
     }
 }
 

@@ -33,13 +33,16 @@ pub fn fails(diags: &Diagnostics, strict: bool) -> bool {
         .any(|d| d.severity == Severity::Error || (strict && d.severity == Severity::Warning))
 }
 
-/// Logs go to stderr; `LUT_LOG` (e.g. `debug`, `lut_source=trace`) sets the level.
-pub fn init_logging() {
+/// Logs go to stderr; `LUT_LOG` (e.g. `debug`, `lut_source=trace`) sets the level, else
+/// `default` (a server logs each request at `info`; one-shot commands only warnings).
+pub fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LUT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal, never into log files or collectors.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
 }

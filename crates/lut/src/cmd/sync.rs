@@ -158,6 +158,8 @@ fn print_event(ev: &SyncEvent) {
         SyncEvent::SyncFailed { table, failure } => {
             eprintln!("lut: {table}: failed at {failure} — {}", failure.remedy)
         }
+        // Each outcome above already said what happened.
+        SyncEvent::CheckFinished { .. } => {}
     }
 }
 

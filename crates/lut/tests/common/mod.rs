@@ -2,6 +2,7 @@
 //! report, locate the conformance data and the project's examples, convert YAML to JSON.
 #![allow(dead_code)]
 
+pub mod prom;
 pub mod server;
 
 use std::collections::BTreeMap;

@@ -46,6 +46,77 @@ pub fn add_token(dd: &DataDir, p: Permission, expires_at: Option<i64>) -> String
     plain
 }
 
+/// `lut apply` of the project's examples into the data directory `data`.
+pub fn apply_examples(data: &Path) {
+    let (specs, _) = super::examples();
+    let r = super::lut(
+        [
+            "--data-dir",
+            data.to_str().unwrap(),
+            "apply",
+            specs.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+/// The `lut serve` binary on 127.0.0.1:0 over `data`, with `env` set: the child, its
+/// address, and its stderr after the "listening" line (read it, or the pipe fills up).
+// The caller waits for the child it gets back; a failed test does not.
+#[allow(clippy::zombie_processes)]
+pub fn spawn_binary(
+    data: &Path,
+    env: &[(&str, &str)],
+) -> (
+    std::process::Child,
+    String,
+    std::io::BufReader<std::process::ChildStderr>,
+) {
+    spawn_binary_with(data, &[], env)
+}
+
+/// [`spawn_binary`] with more `serve` arguments (e.g. `--apply DIR`). The caller owns and
+/// waits for the child; only the "exited early" panic leaves it, and then it has exited.
+#[allow(clippy::zombie_processes)]
+pub fn spawn_binary_with(
+    data: &Path,
+    serve_args: &[&std::ffi::OsStr],
+    env: &[(&str, &str)],
+) -> (
+    std::process::Child,
+    String,
+    std::io::BufReader<std::process::ChildStderr>,
+) {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lut"))
+        .args(["--data-dir", data.to_str().unwrap()])
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(serve_args)
+        .env_remove("LUT_CONFIG")
+        .env_remove("LUT_LISTEN")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "serve exited early"
+        );
+        if let Some(rest) = line.trim().strip_prefix("lut serve: listening on http://") {
+            let addr = rest.split_whitespace().next().unwrap().to_string();
+            return (child, addr, stderr);
+        }
+    }
+}
+
 pub async fn start(data: &Path) -> Server {
     start_with(data, |_| {}).await
 }
