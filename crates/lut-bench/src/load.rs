@@ -43,6 +43,8 @@ struct Memory {
     heap: usize,
     rss_growth: Option<u64>,
     peak_growth: Option<u64>,
+    /// The process's peak RSS (VmHWM) after the build.
+    peak: Option<u64>,
 }
 
 fn measured_build(p: &Parsed, input: impl std::io::Read) -> Result<(Table, f64, Memory)> {
@@ -58,6 +60,7 @@ fn measured_build(p: &Parsed, input: impl std::io::Read) -> Result<(Table, f64, 
         heap: built.table.heap_bytes(),
         rss_growth: growth(rss1),
         peak_growth: if peak_reset { growth(peak) } else { None },
+        peak,
     };
     Ok((built.table, secs, mem))
 }
@@ -250,9 +253,10 @@ fn big(report: &mut Report, inp: &Inputs, n: u64) -> Result<()> {
         &format!("{rows}-row table loads and serves"),
         rows as u64 >= n && hits == lookups,
         format!(
-            "built in {} s ({} M rows/s), peak RSS +{}, {hits}/{lookups} lookups hit",
+            "built in {} s ({} M rows/s), peak RSS {} (+{} over the build), {hits}/{lookups} lookups hit",
             fmt_num(secs),
             fmt_num(rows as f64 / secs * 1e-6),
+            mb(mem.peak),
             mb(mem.peak_growth)
         ),
         "all rows, all hits",
