@@ -11,6 +11,7 @@
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Result};
@@ -82,19 +83,29 @@ fn batches(events: &[u8], batch: usize) -> Vec<Range<usize>> {
     out
 }
 
-/// Enriches batches round-robin until `stop` is set (or `limit` batches are done);
-/// returns each batch's latency and the number of enriched events.
+/// What one enrichment loop saw.
+struct Loop {
+    /// Each batch's latency, in seconds.
+    lat: Vec<f64>,
+    enriched: u64,
+    /// Batches that held the last reference to a replaced snapshot, so that dropping it
+    /// freed the old table on this thread: (batch latency, time of that drop).
+    freed: Vec<(f64, f64)>,
+}
+
+/// Enriches batches round-robin until `stop` is set (or `limit` batches are done).
 fn enrich_loop(
     registry: &Registry,
     events: &[u8],
     ranges: &[Range<usize>],
     stop: &AtomicBool,
     limit: usize,
-) -> (Vec<f64>, u64) {
+) -> Loop {
     let mut e = Enricher::new();
     let mut out = Vec::with_capacity(4 << 20);
     let now = now_nanos();
     let mut lat = Vec::new();
+    let mut freed = Vec::new();
     let mut i = 0;
     while lat.len() < limit && !stop.load(Ordering::Relaxed) {
         let range = ranges[i % ranges.len()].clone();
@@ -102,12 +113,24 @@ fn enrich_loop(
         let t0 = Instant::now();
         let snap = registry.load();
         enrich_block(&snap, &mut e, &events[range], None, now, false, &mut out);
+        // Nobody else can take a new reference to a snapshot the registry no longer holds.
+        let last = Arc::strong_count(&snap) == 1;
+        let t_drop = Instant::now();
         drop(snap);
-        lat.push(t0.elapsed().as_secs_f64());
+        let drop_secs = t_drop.elapsed().as_secs_f64();
+        let secs = t0.elapsed().as_secs_f64();
+        lat.push(secs);
+        if last {
+            freed.push((secs, drop_secs));
+        }
         std::hint::black_box(&out);
         out.clear();
     }
-    (lat, e.stats.enriched)
+    Loop {
+        lat,
+        enriched: e.stats.enriched,
+        freed,
+    }
 }
 
 /// Runs the measurement and records its figures and verdict.
@@ -124,12 +147,15 @@ pub fn run(report: &mut Report, inp: &Inputs) -> Result<()> {
     ensure!(!ranges.is_empty(), "no events for the swap measurement");
     let never = AtomicBool::new(false);
     // Warm-up: one pass over every batch.
-    let (_, enriched) = enrich_loop(&registry, inp.events, &ranges, &never, ranges.len());
-    ensure!(enriched > 0, "the swap events do not match the large table");
+    let warm = enrich_loop(&registry, inp.events, &ranges, &never, ranges.len());
+    ensure!(
+        warm.enriched > 0,
+        "the swap events do not match the large table"
+    );
 
     let done = AtomicBool::new(false);
     let mut build_secs = Vec::new();
-    let (during, enriched_during) = std::thread::scope(|scope| -> Result<_> {
+    let during = std::thread::scope(|scope| -> Result<_> {
         let builder = scope.spawn(|| -> Result<Vec<f64>> {
             let mut secs = Vec::new();
             for _ in 0..inp.swaps.max(1) {
@@ -155,14 +181,14 @@ pub fn run(report: &mut Report, inp: &Inputs) -> Result<()> {
             .map_err(|_| anyhow::anyhow!("builder thread panicked"))??;
         Ok(r)
     })?;
-    let (without, enriched_without) =
-        enrich_loop(&registry, inp.events, &ranges, &never, during.len());
+    let without = enrich_loop(&registry, inp.events, &ranges, &never, during.lat.len());
     ensure!(
-        enriched_during > 0 && enriched_without > 0,
+        during.enriched > 0 && without.enriched > 0,
         "nothing enriched in the swap measurement"
     );
-    let during = Latencies::new(during);
-    let without = Latencies::new(without);
+    let freed = during.freed;
+    let during = Latencies::new(during.lat);
+    let without = Latencies::new(without.lat);
     let builds = Sample::from_secs(build_secs);
 
     report.value(
@@ -189,6 +215,19 @@ pub fn run(report: &mut Report, inp: &Inputs) -> Result<()> {
         "6",
         &format!("batch latency without swaps ({}-line batches)", inp.batch),
         without.text(),
+    );
+    let worst_freeing = freed.iter().map(|f| f.0).fold(0.0, f64::max);
+    let worst_drop = freed.iter().map(|f| f.1).fold(0.0, f64::max);
+    report.info(
+        "6",
+        "batches that freed a replaced table (dropped the last snapshot reference)",
+        format!(
+            "{} of {} swaps; worst such batch {} ms, of which the drop {} ms",
+            freed.len(),
+            inp.swaps.max(1),
+            fmt_num(worst_freeing * 1e3),
+            fmt_num(worst_drop * 1e3)
+        ),
     );
     // A reader that waited for the writer would lose a good part of a build.
     let stall_at = builds.median() / 2.0;
