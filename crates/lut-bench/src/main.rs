@@ -123,25 +123,35 @@ fn main() -> Result<()> {
     let ds = DataSet::new(&dir);
     let build_ds = DataSet::new(&dir.join("build"));
     let gen = args.gen.clone().unwrap_or_else(data::default_gen);
-    if [1, 2, 3, 5].iter().any(|&t| want(t)) {
+    // The main set (targets 1, 2, 3, 5) and the build set (4, 6), each with its spec
+    // directories; the build set's `accounts` spec is the same table definition.
+    let main_specs = if [1, 2, 3, 5].iter().any(|&t| want(t)) {
         let p = Params {
             rows: args.rows,
             events: args.events,
             cidrs: args.cidrs,
         };
         data::ensure_generated(&ds, &gen, p, args.regen)?;
-    }
-    if want(4) || want(6) {
+        data::write_specs(&ds)?;
+        Some((
+            data::parse_spec(&ds.spec_dir)?,
+            data::parse_spec(&ds.cidr_spec_dir)?,
+        ))
+    } else {
+        None
+    };
+    let build_accounts = if want(4) || want(6) {
         let p = Params {
             rows: args.build_rows,
             events: args.swap_events,
             cidrs: 0,
         };
         data::ensure_generated(&build_ds, &gen, p, args.regen)?;
-    }
-    data::write_specs(&ds)?;
-    let accounts = data::parse_spec(&ds.spec_dir)?;
-    let networks = data::parse_spec(&ds.cidr_spec_dir)?;
+        data::write_specs(&build_ds)?;
+        Some(data::parse_spec(&build_ds.spec_dir)?)
+    } else {
+        None
+    };
     let limit = if args.no_floor || !(want(1) || want(4)) {
         None
     } else {
@@ -149,10 +159,10 @@ fn main() -> Result<()> {
     };
     let mut report = Report::default();
 
-    if want(1) || want(2) || want(3) {
-        enrich_targets(&mut report, &args, &ds, &accounts, limit.as_deref(), runs)?;
+    if let (true, Some((accounts, _))) = (want(1) || want(2) || want(3), &main_specs) {
+        enrich_targets(&mut report, &args, &ds, accounts, limit.as_deref(), runs)?;
     }
-    if want(4) {
+    if let (true, Some(accounts)) = (want(4), &build_accounts) {
         println!(
             "\n## target 4: table build from CSV ({} rows) and memory",
             args.build_rows
@@ -160,7 +170,7 @@ fn main() -> Result<()> {
         load::run(
             &mut report,
             &load::Inputs {
-                parsed: &accounts,
+                parsed: accounts,
                 csv_path: &build_ds.accounts_csv,
                 runs,
                 limit: limit.as_deref(),
@@ -169,10 +179,10 @@ fn main() -> Result<()> {
             },
         )?;
     }
-    if want(5) {
-        cidr_target(&mut report, &args, &ds, &networks, runs)?;
+    if let (true, Some((_, networks))) = (want(5), &main_specs) {
+        cidr_target(&mut report, &args, &ds, networks, runs)?;
     }
-    if want(6) {
+    if let (true, Some(accounts)) = (want(6), &build_accounts) {
         println!("\n## target 6: unchanged S3 object; no stall during large-table swaps");
         report.info(
             "6",
@@ -187,7 +197,7 @@ fn main() -> Result<()> {
         swap::run(
             &mut report,
             &swap::Inputs {
-                parsed: &accounts,
+                parsed: accounts,
                 csv: &csv,
                 events: &events,
                 batch: args.batch,
