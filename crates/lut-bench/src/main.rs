@@ -258,7 +258,10 @@ fn enrich_targets(
         return Ok(());
     };
     let n = count_lines(&ds.events)?;
-    println!("\n## target 1: `lut enrich` on one thread, end to end, vs the speed floor");
+    println!(
+        "\n## target 1: `lut enrich` on one thread, end to end, vs the speed floor \
+         (also the reference of targets 2 and 3)"
+    );
     println!("binary: {}", lut.display());
     let out1 = ds.dir.join("lut-out-1.jsonl");
     let t1 = external::lut_enrich(&lut, ds, runs, 1, &out1)?;
