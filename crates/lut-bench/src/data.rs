@@ -4,10 +4,13 @@
 //! Layout under the data directory:
 //!
 //! ```text
-//! accounts.csv events.jsonl cidrs.csv accounts.json   written by gen.py
+//! accounts.csv events.jsonl cidrs.csv accounts.json   gen.py: the main data set
 //! .lut-bench-stamp                                    the gen.py parameters of those files
 //! spec/            accounts table (selector `account` of AWS.VPCFlow)
 //! spec-cidr/       networks table (CIDR key; selectors `srcAddr`, `dstAddr`)
+//! build/           gen.py: the build data set (1M-row accounts.csv and its events)
+//! big/             --big: the 10M-row CSV made from build/accounts.csv
+//! serve-data/      target 3's `lut serve` data directory (removed afterwards)
 //! ```
 //!
 //! A spec's data file must lie inside its spec directory, so each spec directory holds a

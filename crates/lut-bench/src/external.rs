@@ -1,6 +1,9 @@
-//! Whole-process measurements: the release `lut enrich` binary end to end, and the
-//! hand-written speed floor (`shared/bench/limit`) on the same data.
+//! Whole-process measurements (targets 1, 2 and the floor of 4): the release `lut enrich`
+//! binary end to end, and the hand-written speed floor (`shared/bench/limit`) on the same
+//! data; plus byte-for-byte comparison of output files.
 
+use std::fs::File;
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -80,11 +83,16 @@ fn collect(
     })
 }
 
-/// `lut enrich --spec-dir spec --input events.jsonl --output <data dir>/lut-out.jsonl
-/// --threads N`.
-pub fn lut_enrich(lut: &Path, ds: &DataSet, runs: usize, threads: usize) -> Result<ProcessTimes> {
-    let out = ds.dir.join("lut-out.jsonl");
-    let t = collect(
+/// `lut enrich --spec-dir spec --input events.jsonl --output OUT --threads N`; `out` is
+/// left in place (the caller compares and removes it).
+pub fn lut_enrich(
+    lut: &Path,
+    ds: &DataSet,
+    runs: usize,
+    threads: usize,
+    out: &Path,
+) -> Result<ProcessTimes> {
+    collect(
         runs,
         || {
             let mut c = Command::new(lut);
@@ -94,16 +102,14 @@ pub fn lut_enrich(lut: &Path, ds: &DataSet, runs: usize, threads: usize) -> Resu
                 .arg("--input")
                 .arg(&ds.events)
                 .arg("--output")
-                .arg(&out)
+                .arg(out)
                 .arg("--threads")
                 .arg(threads.to_string());
             c
         },
         |s| number_after(s, "tables loaded in "),
         |s| number_after(s, "enriched in "),
-    );
-    let _ = std::fs::remove_file(&out);
-    t
+    )
 }
 
 /// `limit enrich accounts.csv events.jsonl <data dir>/limit-out.jsonl [--extract dom]`.
@@ -129,13 +135,13 @@ pub fn limit_enrich(limit: &Path, ds: &DataSet, dom: bool, runs: usize) -> Resul
     t
 }
 
-/// `limit load accounts.csv`: its own rows/s figure (median) and the process wall times.
-pub fn limit_load(limit: &Path, ds: &DataSet, runs: usize) -> Result<(f64, ProcessTimes)> {
+/// `limit load CSV`: its own rows/s figure (median) and the process wall times.
+pub fn limit_load(limit: &Path, csv: &Path, runs: usize) -> Result<(f64, ProcessTimes)> {
     let t = collect(
         runs,
         || {
             let mut c = Command::new(limit);
-            c.arg("load").arg(&ds.accounts_csv);
+            c.arg("load").arg(csv);
             c
         },
         |s| number_after(s, "secs="),
@@ -152,9 +158,115 @@ pub fn limit_load(limit: &Path, ds: &DataSet, runs: usize) -> Result<(f64, Proce
     Ok((rows / load.median(), t))
 }
 
+/// The floor binary: `explicit`, else `/tmp/limit-target/release/limit`, built with cargo
+/// from `<gen.py's directory>/limit` when it is missing. `None` (after saying why) when it
+/// cannot be had.
+pub fn find_or_build_limit(explicit: Option<&Path>, gen: &Path) -> Option<PathBuf> {
+    if let Some(p) = explicit {
+        if p.is_file() {
+            return Some(p.to_path_buf());
+        }
+        println!("floor: {} not found", p.display());
+        return None;
+    }
+    let target = Path::new("/tmp/limit-target");
+    let bin = target.join("release/limit");
+    if bin.is_file() {
+        return Some(bin);
+    }
+    let manifest = gen.with_file_name("limit").join("Cargo.toml");
+    if !manifest.is_file() {
+        println!("floor: {} not found", manifest.display());
+        return None;
+    }
+    println!(
+        "floor: building it (cargo build --release --manifest-path {} --target-dir {})",
+        manifest.display(),
+        target.display()
+    );
+    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args(["build", "--release", "--quiet", "--manifest-path"])
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(target)
+        .status();
+    match status {
+        Ok(s) if s.success() && bin.is_file() => Some(bin),
+        Ok(s) => {
+            println!("floor: cargo build failed ({s})");
+            None
+        }
+        Err(e) => {
+            println!("floor: cannot run cargo: {e}");
+            None
+        }
+    }
+}
+
+/// Where two files first differ: `None` when they are byte-for-byte equal, else the
+/// offset of the first difference (or the length of the shorter file).
+pub fn first_difference(a: &Path, b: &Path) -> Result<Option<u64>> {
+    let open = |p: &Path| -> Result<BufReader<File>> {
+        Ok(BufReader::with_capacity(
+            1 << 20,
+            File::open(p).with_context(|| format!("opening {}", p.display()))?,
+        ))
+    };
+    first_difference_of(open(a)?, open(b)?)
+}
+
+fn first_difference_of(mut a: impl Read, mut b: impl Read) -> Result<Option<u64>> {
+    let (mut ba, mut bb) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    let mut offset = 0u64;
+    loop {
+        let na = read_full(&mut a, &mut ba)?;
+        let nb = read_full(&mut b, &mut bb)?;
+        let n = na.min(nb);
+        if let Some(i) = ba[..n].iter().zip(&bb[..n]).position(|(x, y)| x != y) {
+            return Ok(Some(offset + i as u64));
+        }
+        if na != nb {
+            return Ok(Some(offset + n as u64));
+        }
+        if na == 0 {
+            return Ok(None);
+        }
+        offset += n as u64;
+    }
+}
+
+/// Fills `buf` unless the reader ends first; returns the bytes read.
+pub fn read_full(r: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::number_after;
+    use super::{first_difference_of, number_after};
+
+    #[test]
+    fn finds_first_difference() {
+        let same = first_difference_of(&b"abc\ndef\n"[..], &b"abc\ndef\n"[..]).unwrap();
+        assert_eq!(same, None);
+        let diff = first_difference_of(&b"abc\ndXf\n"[..], &b"abc\ndef\n"[..]).unwrap();
+        assert_eq!(diff, Some(5));
+        let short = first_difference_of(&b"abc"[..], &b"abcd"[..]).unwrap();
+        assert_eq!(short, Some(3));
+        let big = vec![7u8; (1 << 20) + 10];
+        let mut other = big.clone();
+        other[(1 << 20) + 3] = 8;
+        assert_eq!(
+            first_difference_of(&big[..], &other[..]).unwrap(),
+            Some((1 << 20) + 3)
+        );
+    }
 
     #[test]
     fn parses_numbers() {

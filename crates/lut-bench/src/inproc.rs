@@ -1,6 +1,6 @@
 //! In-process measurements against lut-core: table build, single-core enrichment and CIDR
-//! lookups. Inputs are read into memory first and output is discarded, so neither disk nor
-//! page-cache I/O is part of these figures.
+//! lookups (target 5). Inputs are read into memory first and output is discarded, so
+//! neither disk nor page-cache I/O is part of these figures.
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -24,7 +24,7 @@ pub fn now_nanos() -> i64 {
 }
 
 /// Builds `p`'s table from `bytes` `runs` times (after a warm-up); reports rows/s and MB/s
-/// under `name` and returns the last table built.
+/// under `name` and returns the last table built and the median rows/s.
 pub fn build_table(
     report: &mut Report,
     name: &str,
@@ -32,7 +32,7 @@ pub fn build_table(
     p: &Parsed,
     bytes: &[u8],
     runs: usize,
-) -> Result<Table> {
+) -> Result<(Table, f64)> {
     let (sample, built) = repeat(runs, || {
         let t0 = Instant::now();
         let built = table::build(&p.spec, &p.schema, bytes);
@@ -63,7 +63,7 @@ pub fn build_table(
         &sample,
         "MB/s",
     );
-    Ok(built.table)
+    Ok((built.table, rows as f64 / sample.median()))
 }
 
 pub fn live(p: &Parsed, table: Table) -> LiveTable {
@@ -202,46 +202,96 @@ fn parse_blocks(csv: &[u8]) -> Result<Vec<(IpAddr, u8)>> {
     Ok(out)
 }
 
-/// `n` addresses, deterministically: half inside a random block of the table (random host
-/// bits), 35% uniformly random IPv4, 15% uniformly random IPv6.
-pub fn lookup_ips(csv: &[u8], n: usize) -> Result<Vec<IpAddr>> {
-    let blocks = parse_blocks(csv)?;
-    let mut rng = Rng::new(0x6c75_742d_6265_6e63);
+/// Which addresses a lookup set holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// Half inside a random IPv4 block of the table, half uniformly random IPv4.
+    V4,
+    /// Half inside a random IPv6 block of the table, half uniformly random IPv6.
+    V6,
+    /// Half inside a random block of either family, 35% random IPv4, 15% random IPv6.
+    Mixed,
+}
+
+impl Family {
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::V4 => "ipv4",
+            Family::V6 => "ipv6",
+            Family::Mixed => "mixed",
+        }
+    }
+}
+
+/// An address inside `block`, with random host bits.
+fn inside(rng: &mut Rng, (addr, len): (IpAddr, u8)) -> IpAddr {
+    match addr {
+        IpAddr::V4(a) => {
+            let host = if len >= 32 {
+                0
+            } else {
+                (rng.next_u64() as u32) & (u32::MAX >> len)
+            };
+            IpAddr::V4(Ipv4Addr::from(u32::from(a) | host))
+        }
+        IpAddr::V6(a) => {
+            let host = if len >= 128 {
+                0
+            } else {
+                rng.u128() & (u128::MAX >> len)
+            };
+            IpAddr::V6(Ipv6Addr::from(u128::from(a) | host))
+        }
+    }
+}
+
+/// `n` addresses of `family`, deterministically (see [`Family`]).
+pub fn lookup_ips(csv: &[u8], n: usize, family: Family) -> Result<Vec<IpAddr>> {
+    let all = parse_blocks(csv)?;
+    let blocks: Vec<(IpAddr, u8)> = all
+        .into_iter()
+        .filter(|(a, _)| match family {
+            Family::V4 => a.is_ipv4(),
+            Family::V6 => a.is_ipv6(),
+            Family::Mixed => true,
+        })
+        .collect();
+    ensure!(
+        !blocks.is_empty(),
+        "cidrs.csv has no {} blocks",
+        family.name()
+    );
+    let mut rng = Rng::new(0x6c75_742d_6265_6e63 ^ family as u64);
+    let random_v4 = |rng: &mut Rng| IpAddr::V4(Ipv4Addr::from(rng.next_u64() as u32));
+    let random_v6 = |rng: &mut Rng| IpAddr::V6(Ipv6Addr::from(rng.u128()));
     let mut ips = Vec::with_capacity(n);
     for _ in 0..n {
         let pick = rng.below(100);
         let ip = if pick < 50 {
-            let (addr, len) = blocks[rng.below(blocks.len() as u64) as usize];
-            match addr {
-                IpAddr::V4(a) => {
-                    let host = if len >= 32 {
-                        0
-                    } else {
-                        (rng.next_u64() as u32) & (u32::MAX >> len)
-                    };
-                    IpAddr::V4(Ipv4Addr::from(u32::from(a) | host))
-                }
-                IpAddr::V6(a) => {
-                    let host = if len >= 128 {
-                        0
-                    } else {
-                        rng.u128() & (u128::MAX >> len)
-                    };
-                    IpAddr::V6(Ipv6Addr::from(u128::from(a) | host))
-                }
-            }
-        } else if pick < 85 {
-            IpAddr::V4(Ipv4Addr::from(rng.next_u64() as u32))
+            let b = blocks[rng.below(blocks.len() as u64) as usize];
+            inside(&mut rng, b)
         } else {
-            IpAddr::V6(Ipv6Addr::from(rng.u128()))
+            match family {
+                Family::V4 => random_v4(&mut rng),
+                Family::V6 => random_v6(&mut rng),
+                Family::Mixed if pick < 85 => random_v4(&mut rng),
+                Family::Mixed => random_v6(&mut rng),
+            }
         };
         ips.push(ip);
     }
     Ok(ips)
 }
 
-/// Longest-prefix lookups of `ips` in `t`.
-pub fn cidr_lookups(report: &mut Report, t: &Table, ips: &[IpAddr], runs: usize) -> Result<()> {
+/// Longest-prefix lookups of `ips` in `t` on this thread, reported as `name`; returns the
+/// median lookups/s.
+pub fn cidr_lookups(
+    report: &mut Report,
+    name: &str,
+    t: &Table,
+    ips: &[IpAddr],
+    runs: usize,
+) -> Result<f64> {
     ensure!(t.is_cidr(), "the networks table is not keyed by CIDR");
     let now = now_nanos();
     let (sample, hits) = repeat(runs, || {
@@ -255,18 +305,12 @@ pub fn cidr_lookups(report: &mut Report, t: &Table, ips: &[IpAddr], runs: usize)
         black_box(acc);
         Ok((secs, hits))
     })?;
-    ensure!(hits > 0, "no CIDR lookup matched");
-    report.rate(
-        "cidr_lookup",
-        ips.len() as f64,
-        1e-6,
-        &sample,
-        "M lookups/s",
-    );
+    ensure!(hits > 0, "{name}: no CIDR lookup matched");
+    report.rate(name, ips.len() as f64, 1e-6, &sample, "M lookups/s");
     report.value(
-        "cidr_lookup_hits",
+        &format!("{name}_hits"),
         hits as f64 / ips.len() as f64 * 100.0,
         &format!("% of {} IPs", ips.len()),
     );
-    Ok(())
+    Ok(ips.len() as f64 / sample.median())
 }
