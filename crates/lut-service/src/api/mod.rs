@@ -343,6 +343,10 @@ async fn follow_catalog(
     tick.tick().await;
     loop {
         tick.tick().await;
+        // Tables replaced since the last tick that no request holds any more are freed
+        // here, off the enrichment path (see `Registry::reclaim`).
+        let reg = engine.registry().clone();
+        let _ = tokio::task::spawn_blocking(move || reg.reclaim()).await;
         let cat = engine.catalog().clone();
         let now = match tokio::task::spawn_blocking(move || catalog_state(cat.as_ref())).await {
             Ok(Ok(s)) => s,
