@@ -287,6 +287,45 @@ const STRING_STOP: [bool; 256] = {
     t
 };
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// For 8 bytes loaded little-endian: a mask whose lowest set bit is the high bit of the
+/// first byte that is `"`, `\` or below 0x20, or 0 when there is none.
+///
+/// `(x - ONES) & !x & HIGHS` flags zero bytes of `x`, and `(w - 0x20 * ONES) & !w` bytes
+/// below 0x20 (bytes from 0x80 up have their high bit set in `w`, so `!w` clears them).
+/// A borrow can flag bytes *above* a true hit, never below one, so the lowest set bit of
+/// the union is exact, which is all a search for the first stop needs.
+#[inline(always)]
+fn stop_mask(w: u64) -> u64 {
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x;
+    let quote = zero(w ^ (ONES * u64::from(b'"')));
+    let backslash = zero(w ^ (ONES * u64::from(b'\\')));
+    let control = w.wrapping_sub(ONES * 0x20) & !w;
+    (quote | backslash | control) & HIGHS
+}
+
+/// Index of the first quote, backslash or control byte at or after `i`, or `b.len()`.
+/// Eight bytes per step (SWAR): string bodies are mostly plain runs of a few to a few
+/// hundred bytes, and this is the scanner's hottest loop.
+#[inline]
+fn find_stop(b: &[u8], mut i: usize) -> usize {
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let m = stop_mask(u64::from_le_bytes(w));
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < b.len() && !STRING_STOP[usize::from(b[i])] {
+        i += 1;
+    }
+    i
+}
+
 /// `*pos` is just past the opening quote; on success it is just past the closing quote and the
 /// result says whether the body holds an escape. UTF-8 was validated up front.
 #[inline]
@@ -295,19 +334,7 @@ fn scan_string(b: &[u8], pos: &mut usize) -> Result<bool, ScanError> {
     let mut i = *pos;
     let mut escaped = false;
     loop {
-        // Keys and enum-like values are short: a plain byte loop beats memchr's setup for them,
-        // and long bodies fall through to memchr plus a vectorisable control-byte check.
-        let quick_end = (i + 32).min(len);
-        while i < quick_end && !STRING_STOP[usize::from(b[i])] {
-            i += 1;
-        }
-        if i == quick_end {
-            let end = memchr2(b'"', b'\\', &b[i..]).map_or(len, |k| i + k);
-            if let Some(k) = find_control(&b[i..end]) {
-                return fail(i + k, CONTROL);
-            }
-            i = end;
-        }
+        i = find_stop(b, i);
         match b.get(i) {
             None => return fail(len, EOL),
             Some(b'"') => {
@@ -321,24 +348,6 @@ fn scan_string(b: &[u8], pos: &mut usize) -> Result<bool, ScanError> {
             Some(_) => return fail(i, CONTROL),
         }
     }
-}
-
-/// Position of the first byte < 0x20. The branch-free chunk test lets the common clean case
-/// vectorise; the exact position is only searched for once a chunk is known to be dirty.
-fn find_control(run: &[u8]) -> Option<usize> {
-    let mut chunks = run.chunks_exact(32);
-    let mut base = 0;
-    for chunk in &mut chunks {
-        if chunk.iter().fold(false, |acc, &c| acc | (c < 0x20)) {
-            return chunk.iter().position(|&c| c < 0x20).map(|k| base + k);
-        }
-        base += 32;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&c| c < 0x20)
-        .map(|k| base + k)
 }
 
 /// `b[i]` is a backslash; returns the index just past the escape sequence.
@@ -708,4 +717,62 @@ pub fn unescape_into(raw: &[u8], out: &mut Vec<u8>) {
         out.extend_from_slice(decode_escape(raw, &mut i).encode_utf8(&mut buf).as_bytes());
     }
     out.extend_from_slice(&raw[i..]);
+}
+
+#[cfg(test)]
+mod stop_tests {
+    use super::*;
+
+    /// The plain byte-by-byte definition `find_stop` must agree with.
+    fn naive(b: &[u8], i: usize) -> usize {
+        (i..b.len())
+            .find(|&k| STRING_STOP[usize::from(b[k])])
+            .unwrap_or(b.len())
+    }
+
+    #[test]
+    fn every_byte_value_at_every_chunk_position() {
+        // Each byte value alone at each offset of a 2-chunk run, after plain and after
+        // non-ASCII filler (high bytes must never count as stops or hide one).
+        for filler in [b'a', 0x80, 0xff, 0x7f, 0x20] {
+            for c in 0..=255u8 {
+                for at in 0..17 {
+                    let mut b = vec![filler; 19];
+                    b[at] = c;
+                    for start in 0..4 {
+                        assert_eq!(find_stop(&b, start), naive(&b, start), "{filler} {c} {at}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn random_runs_agree_with_the_naive_search() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        // Mostly plain text with rare stops, and UTF-8 sequences, so that borrows across
+        // bytes (0x00, 0x1f, 0x20, 0x21, 0x5c, 0x5d) are exercised next to real hits.
+        let alphabet: &[u8] = b"ab \x00\x1f\x20\x21\"#\\]\x7f\x80\xc3\xa9\xef\xbf\xbd\xff";
+        for _ in 0..20_000 {
+            let len = (next() % 40) as usize;
+            let b: Vec<u8> = (0..len)
+                .map(|_| {
+                    let r = next();
+                    if r % 4 == 0 {
+                        alphabet[(r >> 8) as usize % alphabet.len()]
+                    } else {
+                        b'a' + (r >> 8) as u8 % 26
+                    }
+                })
+                .collect();
+            let start = if len == 0 { 0 } else { (next() as usize) % len };
+            assert_eq!(find_stop(&b, start), naive(&b, start), "{b:?} from {start}");
+        }
+    }
 }
