@@ -10,7 +10,7 @@ use std::io::Read;
 
 use super::normalize::{self, Cell, Extras};
 use super::report::{BuildReport, RowProblem};
-use super::{fold_case, key_field, KeyIndex, KeyKind, Row, Table, NO_EXPIRY};
+use super::{entry_at, fold_case, key_field, KeyIndex, KeyKind, Table, HEADER, NO_EXPIRY};
 use crate::data::{self, CellSource, RowPos, RowSink};
 use crate::index::{CidrIndexBuilder, ExactIndex};
 use crate::json::write::write_str;
@@ -81,7 +81,7 @@ pub fn build_with(
         case_insensitive: spec.case_insensitive,
         has_expiry: schema.fields.iter().any(|f| f.is_expiration),
         arena: Vec::new(),
-        rows: Vec::new(),
+        entries: Vec::new(),
         expires: Vec::new(),
         exact: ExactIndex::with_capacity(0),
         cidrs: HashMap::new(),
@@ -109,7 +109,7 @@ struct Builder<'s> {
     case_insensitive: bool,
     has_expiry: bool,
     arena: Vec<u8>,
-    rows: Vec<Row>,
+    entries: Vec<u64>,
     expires: Vec<i64>,
     exact: ExactIndex,
     /// Normalised block -> its row number, to report duplicates with both rows.
@@ -199,7 +199,7 @@ impl Builder<'_> {
     }
 
     fn finish(mut self, spec: &TableSpec) -> Result<Built, Rejected> {
-        self.report.rows_loaded = self.rows.len() as u64;
+        self.report.rows_loaded = self.entries.len() as u64;
         if self.report.rejected() {
             return Err(Rejected {
                 table: spec.name.clone(),
@@ -223,17 +223,27 @@ impl Builder<'_> {
             }
         };
         self.arena.shrink_to_fit();
-        self.rows.shrink_to_fit();
+        self.entries.shrink_to_fit();
         Ok(Built {
             table: Table {
                 arena: self.arena,
-                rows: self.rows,
+                entries: self.entries,
                 expires: self.expires,
                 key,
             },
             report: self.report,
         })
     }
+}
+
+/// Starts an arena entry: row id, key length, fragment length (see [`HEADER`]).
+fn push_header(arena: &mut Vec<u8>, row: u32, key_len: usize, frag_len: u32) {
+    let key_len = u32::try_from(key_len).expect("a key under 4 GiB");
+    let start = arena.len();
+    arena.extend_from_slice(&row.to_le_bytes());
+    arena.extend_from_slice(&key_len.to_le_bytes());
+    arena.extend_from_slice(&frag_len.to_le_bytes());
+    debug_assert_eq!(arena.len() - start, HEADER);
 }
 
 fn cell_text(cell: Cell<'_>) -> std::borrow::Cow<'_, str> {
@@ -253,8 +263,8 @@ impl RowSink for Builder<'_> {
             Ok(c) => c,
             Err((col, reason)) => return self.problem(pos, Some(&col), reason),
         };
-        let row_id = self.rows.len() as u32;
-        let key_off = self.arena.len() as u64;
+        let row_id = self.entries.len() as u32;
+        let entry = self.arena.len() as u64;
         let duplicate = match cidr {
             Some(c) => match self.cidrs.get(&c) {
                 Some(&first_row) => Some(first_row),
@@ -265,23 +275,18 @@ impl RowSink for Builder<'_> {
                 }
             },
             None => {
-                // Stage the key in the arena so the index can compare against it in place.
+                // Stage the header and key in the arena so the index compares in place.
+                push_header(&mut self.arena, row_id, self.key.len(), 0);
                 self.arena.extend_from_slice(&self.key);
                 let arena = &self.arena;
-                let rows = &self.rows;
-                let key_len = self.key.len();
-                let key_of = |r: u32| -> &[u8] {
-                    if r == row_id {
-                        &arena[key_off as usize..key_off as usize + key_len]
-                    } else {
-                        let row = &rows[r as usize];
-                        &arena[row.key_off as usize..row.key_off as usize + row.key_len as usize]
-                    }
-                };
-                match self.exact.insert(&self.key, row_id, key_of) {
+                match self
+                    .exact
+                    .insert(&self.key, entry, |off| entry_at(arena, off).1)
+                {
                     Ok(()) => None,
                     Err(first) => {
-                        self.arena.truncate(key_off as usize);
+                        self.arena.truncate(entry as usize);
+                        let (first, _, _) = entry_at(&self.arena, first);
                         Some(self.row_numbers[first as usize])
                     }
                 }
@@ -301,14 +306,14 @@ impl RowSink for Builder<'_> {
             );
         }
         if cidr.is_some() {
+            push_header(&mut self.arena, row_id, self.key.len(), 0);
             self.arena.extend_from_slice(&self.key);
         }
+        let frag_len = u32::try_from(self.frag.len()).expect("a row under 4 GiB");
+        let at = entry as usize + 8;
+        self.arena[at..at + 4].copy_from_slice(&frag_len.to_le_bytes());
         self.arena.extend_from_slice(&self.frag);
-        self.rows.push(Row {
-            key_off,
-            key_len: self.key.len() as u32,
-            frag_len: self.frag.len() as u32,
-        });
+        self.entries.push(entry);
         self.row_numbers.push(pos.row);
         if self.has_expiry {
             self.expires.push(extras.expires_at.unwrap_or(NO_EXPIRY));
