@@ -241,23 +241,61 @@ impl Builder<'_> {
     }
 }
 
-/// Appends `c` as its `Display` form writes it. IPv4 blocks (most of a typical table)
-/// are formatted by hand: the formatting machinery cost as much as the rest of a row.
+/// Appends `c` as its `Display` form writes it (RFC 5952 text for IPv6). Formatting
+/// through `core::fmt` cost as much as all the rest of a row, so it is done by hand; a
+/// test holds it to `Display` on random and zero-heavy blocks.
 fn write_cidr(out: &mut Vec<u8>, c: &Cidr) {
-    use std::io::Write as _;
     match c.addr() {
-        std::net::IpAddr::V4(a) => {
-            for (i, octet) in a.octets().into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b'.');
-                }
-                write_decimal(out, octet);
-            }
-            out.push(b'/');
-            write_decimal(out, c.len());
+        std::net::IpAddr::V4(a) => write_v4(out, a),
+        std::net::IpAddr::V6(a) => write_v6(out, a),
+    }
+    out.push(b'/');
+    write_decimal(out, c.len());
+}
+
+fn write_v4(out: &mut Vec<u8>, a: std::net::Ipv4Addr) {
+    for (i, octet) in a.octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push(b'.');
         }
-        // Writing to a Vec cannot fail.
-        std::net::IpAddr::V6(_) => write!(out, "{c}").expect("writing to a Vec"),
+        write_decimal(out, octet);
+    }
+}
+
+/// Lower-case hex groups; the first longest run of two or more zero groups becomes `::`;
+/// an IPv4-mapped address ends in dotted decimal.
+fn write_v6(out: &mut Vec<u8>, a: std::net::Ipv6Addr) {
+    if let Some(v4) = a.to_ipv4_mapped() {
+        out.extend_from_slice(b"::ffff:");
+        write_v4(out, v4);
+        return;
+    }
+    let seg = a.segments();
+    let (mut best, mut best_len, mut run) = (0, 0, 0);
+    for (i, &g) in seg.iter().enumerate() {
+        run = if g == 0 { run + 1 } else { 0 };
+        if run > best_len {
+            best_len = run;
+            best = i + 1 - run;
+        }
+    }
+    let groups = |out: &mut Vec<u8>, gs: &[u16]| {
+        for (i, &g) in gs.iter().enumerate() {
+            if i > 0 {
+                out.push(b':');
+            }
+            let digits = (16 - g.leading_zeros()).div_ceil(4).max(1);
+            for d in (0..digits).rev() {
+                out.push(b"0123456789abcdef"[usize::from((g >> (4 * d)) & 0xf)]);
+            }
+        }
+    };
+    if best_len > 1 {
+        groups(out, &seg[..best]);
+        out.extend_from_slice(b"::");
+        groups(out, &seg[best + best_len..]);
+    } else {
+        groups(out, &seg);
     }
 }
 
