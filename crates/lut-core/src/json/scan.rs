@@ -116,11 +116,29 @@ enum State {
 /// fills `members` (cleared first) with its top-level members in order; duplicate keys are all
 /// recorded, in order. On error `members` holds whatever was recorded before the error.
 pub fn scan_object(line: &[u8], members: &mut Vec<Member>) -> Result<ObjectSpan, ScanError> {
-    members.clear();
-    // One up-front pass (with std's ASCII fast path) lets the string loop ignore UTF-8.
-    if let Err(e) = std::str::from_utf8(line) {
-        return fail(e.valid_up_to(), "invalid UTF-8");
+    // The result is as if UTF-8 were checked first, but without a second pass over every
+    // line: structure is ASCII, so a byte from 0x80 up outside a string fails the scan,
+    // and the string loop notes whether it saw one. Only a failed scan or a line with
+    // non-ASCII text gets the full UTF-8 check, whose error then takes precedence.
+    let mut high = 0;
+    let scanned = scan_structure(line, members, &mut high);
+    if scanned.is_err() || high & HIGHS != 0 {
+        if let Err(e) = std::str::from_utf8(line) {
+            members.clear();
+            return fail(e.valid_up_to(), "invalid UTF-8");
+        }
     }
+    scanned
+}
+
+/// [`scan_object`] without the UTF-8 check; ORs every string byte into `high`.
+#[inline]
+fn scan_structure(
+    line: &[u8],
+    members: &mut Vec<Member>,
+    high: &mut u64,
+) -> Result<ObjectSpan, ScanError> {
+    members.clear();
     let b = line;
     let len = b.len();
     let mut i = skip_ws(b, 0);
@@ -165,7 +183,7 @@ pub fn scan_object(line: &[u8], members: &mut Vec<Member>) -> Result<ObjectSpan,
                 }
                 let start = i + 1;
                 i = start;
-                let escaped = scan_string(b, &mut i)?;
+                let escaped = scan_string(b, &mut i, high)?;
                 if nest.depth == 1 {
                     key = (start, i - 1);
                     key_escaped = escaped;
@@ -187,7 +205,7 @@ pub fn scan_object(line: &[u8], members: &mut Vec<Member>) -> Result<ObjectSpan,
                 let (kind, escaped) = match c {
                     b'"' => {
                         i += 1;
-                        (Kind::String, scan_string(b, &mut i)?)
+                        (Kind::String, scan_string(b, &mut i, high)?)
                     }
                     b'{' | b'[' => {
                         let array = c == b'[';
@@ -308,33 +326,39 @@ fn stop_mask(w: u64) -> u64 {
 
 /// Index of the first quote, backslash or control byte at or after `i`, or `b.len()`.
 /// Eight bytes per step (SWAR): string bodies are mostly plain runs of a few to a few
-/// hundred bytes, and this is the scanner's hottest loop.
+/// hundred bytes, and this is the scanner's hottest loop. Every byte up to the stop (and
+/// possibly a few after it) is ORed into `high`, so its top bits tell whether any was
+/// non-ASCII.
 #[inline]
-fn find_stop(b: &[u8], mut i: usize) -> usize {
+fn find_stop(b: &[u8], mut i: usize, high: &mut u64) -> usize {
     while let Some(chunk) = b.get(i..i + 8) {
         let mut w = [0u8; 8];
         w.copy_from_slice(chunk);
-        let m = stop_mask(u64::from_le_bytes(w));
+        let w = u64::from_le_bytes(w);
+        *high |= w;
+        let m = stop_mask(w);
         if m != 0 {
             return i + (m.trailing_zeros() / 8) as usize;
         }
         i += 8;
     }
     while i < b.len() && !STRING_STOP[usize::from(b[i])] {
+        *high |= u64::from(b[i]);
         i += 1;
     }
     i
 }
 
 /// `*pos` is just past the opening quote; on success it is just past the closing quote and the
-/// result says whether the body holds an escape. UTF-8 was validated up front.
+/// result says whether the body holds an escape. UTF-8 is left to the caller (see `high` in
+/// [`find_stop`]).
 #[inline]
-fn scan_string(b: &[u8], pos: &mut usize) -> Result<bool, ScanError> {
+fn scan_string(b: &[u8], pos: &mut usize, high: &mut u64) -> Result<bool, ScanError> {
     let len = b.len();
     let mut i = *pos;
     let mut escaped = false;
     loop {
-        i = find_stop(b, i);
+        i = find_stop(b, i, high);
         match b.get(i) {
             None => return fail(len, EOL),
             Some(b'"') => {
@@ -740,7 +764,12 @@ mod stop_tests {
                     let mut b = vec![filler; 19];
                     b[at] = c;
                     for start in 0..4 {
-                        assert_eq!(find_stop(&b, start), naive(&b, start), "{filler} {c} {at}");
+                        let mut high = 0;
+                        let stop = find_stop(&b, start, &mut high);
+                        assert_eq!(stop, naive(&b, start), "{filler} {c} {at}");
+                        // Every byte before the stop counts towards `high`.
+                        let non_ascii = b[start..stop].iter().any(|&x| x >= 0x80);
+                        assert!(!non_ascii || high & HIGHS != 0, "{filler} {c} {at}");
                     }
                 }
             }
@@ -772,7 +801,62 @@ mod stop_tests {
                 })
                 .collect();
             let start = if len == 0 { 0 } else { (next() as usize) % len };
-            assert_eq!(find_stop(&b, start), naive(&b, start), "{b:?} from {start}");
+            let mut high = 0;
+            let stop = find_stop(&b, start, &mut high);
+            assert_eq!(stop, naive(&b, start), "{b:?} from {start}");
+            let non_ascii = b[start..stop].iter().any(|&x| x >= 0x80);
+            assert!(!non_ascii || high & HIGHS != 0, "{b:?} from {start}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod utf8_order_tests {
+    use super::*;
+
+    /// The former definition: UTF-8 checked over the whole line before anything else.
+    fn utf8_first(line: &[u8], members: &mut Vec<Member>) -> Result<ObjectSpan, ScanError> {
+        members.clear();
+        if let Err(e) = std::str::from_utf8(line) {
+            return fail(e.valid_up_to(), "invalid UTF-8");
+        }
+        scan_structure(line, members, &mut 0)
+    }
+
+    #[test]
+    fn invalid_utf8_wins_over_any_other_error_as_before() {
+        let bases: [&[u8]; 4] = [
+            br#"{"k":"v","n":-1.5e3,"a":[true,null,{"x":"\u00e9"}],"s":"caf\xc3\xa9 \xe2\x82\xac"}"#,
+            br#"{"long":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","b":false}"#,
+            b"{\"\xf0\x9f\x98\x80\":\"\xf0\x9f\x98\x80\"}",
+            b"  {}  ",
+        ];
+        let bytes: &[u8] = b"\x80\xbf\xc3\xe2\xed\xf0\xf8\xff\"\\{}[]:, 0a\x00";
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as usize
+        };
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for round in 0..30_000 {
+            let mut line = bases[round % bases.len()].to_vec();
+            for _ in 0..1 + next() % 3 {
+                let at = next() % (line.len() + 1);
+                let byte = bytes[next() % bytes.len()];
+                match next() % 3 {
+                    0 if at < line.len() => line[at] = byte,
+                    1 if at < line.len() => {
+                        line.remove(at);
+                    }
+                    _ => line.insert(at, byte),
+                }
+            }
+            let got = scan_object(&line, &mut a);
+            let want = utf8_first(&line, &mut b);
+            assert_eq!(got, want, "{:?}", String::from_utf8_lossy(&line));
+            assert_eq!(a, b, "{:?}", String::from_utf8_lossy(&line));
         }
     }
 }
