@@ -2,9 +2,10 @@
 //!
 //! A block holds whole lines; only the last block of a stream may end without a newline,
 //! and its last line is then written back without one. Every input line produces exactly
-//! one output line.
+//! one output line. Lines are enriched in batches of [`BATCH`] (see
+//! [`Enricher::prepare`]), which changes timing only, never output.
 
-use super::{Enricher, Outcome, Snapshot};
+use super::{Enricher, Outcome, Snapshot, BATCH};
 
 /// How a block went.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -27,26 +28,37 @@ pub fn enrich_block(
     out: &mut Vec<u8>,
 ) -> BlockResult {
     let mut res = BlockResult::default();
+    // (start, end, followed by a newline) of each line of the current batch.
+    let mut batch = [(0usize, 0usize, false); BATCH];
     let mut start = 0;
     while start < block.len() {
-        let (line, newline) = match memchr::memchr(b'\n', &block[start..]) {
-            Some(i) => (&block[start..start + i], true),
-            None => (&block[start..], false),
-        };
-        start += line.len() + usize::from(newline);
-        let before = out.len();
-        let outcome = enricher.enrich_line(snap, line, default_log_type, now, out);
-        if strict {
-            if let Outcome::NotObject(e) = outcome {
-                out.truncate(before);
-                res.rejected = Some((res.lines, e.to_string()));
-                return res;
+        let mut n = 0;
+        while n < BATCH && start < block.len() {
+            let (end, newline) = match memchr::memchr(b'\n', &block[start..]) {
+                Some(i) => (start + i, true),
+                None => (block.len(), false),
+            };
+            enricher.prepare(snap, n, &block[start..end], default_log_type);
+            batch[n] = (start, end, newline);
+            start = end + usize::from(newline);
+            n += 1;
+        }
+        enricher.prefetch_entries(snap);
+        for (k, &(s, e, newline)) in batch[..n].iter().enumerate() {
+            let before = out.len();
+            let outcome = enricher.finish_prepared(snap, k, &block[s..e], now, out);
+            if strict {
+                if let Outcome::NotObject(e) = outcome {
+                    out.truncate(before);
+                    res.rejected = Some((res.lines, e.to_string()));
+                    return res;
+                }
             }
+            if newline {
+                out.push(b'\n');
+            }
+            res.lines += 1;
         }
-        if newline {
-            out.push(b'\n');
-        }
-        res.lines += 1;
     }
     res
 }

@@ -74,6 +74,24 @@ struct Found {
     escaped: bool,
 }
 
+/// A line's scan result: its object span and route, or the outcome that ends it early.
+type Scanned = Result<(scan::ObjectSpan, usize), Outcome>;
+
+/// A line of a batch, scanned ahead of being enriched (see [`Enricher::prepare`]).
+#[derive(Debug, Default)]
+struct Prepared {
+    members: Vec<Member>,
+    scanned: Option<Scanned>,
+}
+
+/// Lines [`lines::enrich_block`] scans ahead before enriching them: enough for the cache
+/// misses of their lookups to overlap, few enough that their index slots and arena
+/// entries are still cached when the lookups run.
+pub const BATCH: usize = 16;
+
+/// Exact lookups per line that get prefetched; more are simply looked up cold.
+const MAX_HINTS_PER_LINE: usize = 8;
+
 /// Per-thread enrichment state and scratch space.
 #[derive(Debug, Default)]
 pub struct Enricher {
@@ -91,6 +109,10 @@ pub struct Enricher {
     /// Which tables matched on this line (indexes into the snapshot's tables).
     matched_tables: Vec<usize>,
     cache: Option<(u64, Vec<u8>, usize)>,
+    /// The current batch's lines, scanned ahead.
+    ahead: Vec<Prepared>,
+    /// (table, hash) of each prefetched exact lookup of the current batch.
+    hints: Vec<(usize, u64)>,
     pub stats: Stats,
 }
 
@@ -110,11 +132,119 @@ impl Enricher {
         now: i64,
         out: &mut Vec<u8>,
     ) -> Outcome {
+        let scanned = self.scan(snap, line, default_log_type);
+        self.finish(snap, line, scanned, now, out)
+    }
+
+    /// First half of batched enrichment: scans `line` as line `k` of the batch (`k` <
+    /// [`BATCH`]) and prefetches the index slots of its exact lookups. Counts nothing yet.
+    ///
+    /// Why batches: a lookup in a table far larger than the CPU caches costs two cache
+    /// misses (index slot, then arena entry), and one line at a time they are paid in
+    /// series. Scanning a batch first, then prefetching the entries
+    /// ([`Enricher::prefetch_entries`]), then enriching ([`Enricher::finish_prepared`])
+    /// overlaps the misses of all its lines. The output is exactly that of
+    /// [`Enricher::enrich_line`] line by line.
+    pub fn prepare(
+        &mut self,
+        snap: &Snapshot,
+        k: usize,
+        line: &[u8],
+        default_log_type: Option<&str>,
+    ) {
+        if self.ahead.len() <= k {
+            self.ahead.resize_with(k + 1, Prepared::default);
+        }
+        let scanned = self.scan(snap, line, default_log_type);
+        if let Ok((_, route)) = scanned {
+            self.hint(snap, route, line);
+        }
+        std::mem::swap(&mut self.members, &mut self.ahead[k].members);
+        self.ahead[k].scanned = Some(scanned);
+    }
+
+    /// Second step of a batch: prefetches the arena entries the batch's lookups will most
+    /// likely end at (their index slots were prefetched by [`Enricher::prepare`]).
+    pub fn prefetch_entries(&mut self, snap: &Snapshot) {
+        for &(t, hash) in &self.hints {
+            snap.tables[t].table.prefetch_entry(hash);
+        }
+        self.hints.clear();
+    }
+
+    /// Last step of a batch: enriches line `k`, which [`Enricher::prepare`] scanned as
+    /// `line` with the same snapshot, into `out` like [`Enricher::enrich_line`].
+    pub fn finish_prepared(
+        &mut self,
+        snap: &Snapshot,
+        k: usize,
+        line: &[u8],
+        now: i64,
+        out: &mut Vec<u8>,
+    ) -> Outcome {
+        let p = &mut self.ahead[k];
+        let scanned = p.scanned.take().expect("finish_prepared after prepare");
+        std::mem::swap(&mut self.members, &mut p.members);
+        self.finish(snap, line, scanned, now, out)
+    }
+
+    /// Validates the line, records its members in `self.members` and picks its route.
+    fn scan(&mut self, snap: &Snapshot, line: &[u8], default_log_type: Option<&str>) -> Scanned {
+        let span = match scan::scan_object(line, &mut self.members) {
+            Ok(span) => span,
+            Err(_) if line.iter().all(u8::is_ascii_whitespace) => return Err(Outcome::Blank),
+            Err(e) => return Err(Outcome::NotObject(e)),
+        };
+        match self.route(snap, line, default_log_type) {
+            Some(route) => Ok((span, route)),
+            None => Err(Outcome::NoLogType),
+        }
+    }
+
+    /// Prefetches the index slots of the exact lookups the line will make (scalar values
+    /// only; array elements are looked up cold) and remembers them for the entry prefetch.
+    fn hint(&mut self, snap: &Snapshot, route: usize, line: &[u8]) {
+        let first = self.hints.len();
+        for plan in &snap.routes[route].plans {
+            let t = &snap.tables[plan.table].table;
+            if t.is_cidr() {
+                continue;
+            }
+            for sel in &plan.selectors {
+                self.locate(sel, line);
+                for f in &self.found {
+                    if self.hints.len() - first == MAX_HINTS_PER_LINE {
+                        return;
+                    }
+                    if !value_key(line, *f, &mut self.key) {
+                        continue;
+                    }
+                    if let Some(hash) = t.lookup_hash(&self.key, &mut self.fold) {
+                        t.prefetch_slot(hash);
+                        self.hints.push((plan.table, hash));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Counts the line and writes it, enriched or unchanged.
+    fn finish(
+        &mut self,
+        snap: &Snapshot,
+        line: &[u8],
+        scanned: Scanned,
+        now: i64,
+        out: &mut Vec<u8>,
+    ) -> Outcome {
         self.stats.lines += 1;
         if self.stats.matches.len() < snap.counters.len() {
             self.stats.matches.resize(snap.counters.len(), 0);
         }
-        let outcome = self.enrich_inner(snap, line, default_log_type, now, out);
+        let outcome = match scanned {
+            Ok((span, route)) => self.enrich_scanned(snap, line, span, route, now, out),
+            Err(outcome) => outcome,
+        };
         match outcome {
             Outcome::Enriched => self.stats.enriched += 1,
             Outcome::NoLogType => self.stats.no_log_type += 1,
@@ -131,22 +261,15 @@ impl Enricher {
         outcome
     }
 
-    fn enrich_inner(
+    fn enrich_scanned(
         &mut self,
         snap: &Snapshot,
         line: &[u8],
-        default_log_type: Option<&str>,
+        span: scan::ObjectSpan,
+        route: usize,
         now: i64,
         out: &mut Vec<u8>,
     ) -> Outcome {
-        let span = match scan::scan_object(line, &mut self.members) {
-            Ok(span) => span,
-            Err(_) if line.iter().all(u8::is_ascii_whitespace) => return Outcome::Blank,
-            Err(e) => return Outcome::NotObject(e),
-        };
-        let Some(route) = self.route(snap, line, default_log_type) else {
-            return Outcome::NoLogType;
-        };
         self.frag.clear();
         self.matched_tables.clear();
         for plan in &snap.routes[route].plans {
@@ -220,21 +343,7 @@ impl Enricher {
         now: i64,
         body_start: usize,
     ) {
-        self.found.clear();
-        let steps = &sel.selector.steps;
-        let Some(Step::Key(root)) = steps.first() else {
-            return;
-        };
-        let Some(m) = find_member(&self.members, line, root.as_bytes()) else {
-            return;
-        };
-        let top = Found {
-            start: m.value.0,
-            end: m.value.1,
-            kind: m.kind,
-            escaped: m.value_escaped,
-        };
-        walk(line, top, &steps[1..], &mut self.found);
+        self.locate(sel, line);
         if self.found.is_empty() {
             return;
         }
@@ -283,6 +392,25 @@ impl Enricher {
         self.stats.matches[sel.counter] += n;
     }
 
+    /// Fills `self.found` with the values the selector reaches in the line.
+    fn locate(&mut self, sel: &SelectorPlan, line: &[u8]) {
+        self.found.clear();
+        let steps = &sel.selector.steps;
+        let Some(Step::Key(root)) = steps.first() else {
+            return;
+        };
+        let Some(m) = find_member(&self.members, line, root.as_bytes()) else {
+            return;
+        };
+        let top = Found {
+            start: m.value.0,
+            end: m.value.1,
+            kind: m.kind,
+            escaped: m.value_escaped,
+        };
+        walk(line, top, &steps[1..], &mut self.found);
+    }
+
     /// Looks one scalar up and writes its match objects; returns how many were written.
     fn match_value(
         &mut self,
@@ -293,22 +421,7 @@ impl Enricher {
         value_start: usize,
         list: bool,
     ) -> u64 {
-        self.key.clear();
-        match f.kind {
-            Kind::String => {
-                let raw = &line[f.start + 1..f.end - 1];
-                if f.escaped {
-                    scan::unescape_into(raw, &mut self.key);
-                } else {
-                    self.key.extend_from_slice(raw);
-                }
-            }
-            Kind::Number => write_number_canonical(&mut self.key, &line[f.start..f.end]),
-            Kind::True => self.key.extend_from_slice(b"true"),
-            Kind::False => self.key.extend_from_slice(b"false"),
-            Kind::Null | Kind::Object | Kind::Array => return 0,
-        }
-        if self.key.is_empty() {
+        if !value_key(line, f, &mut self.key) {
             return 0;
         }
         if list {
@@ -327,7 +440,7 @@ impl Enricher {
         }
         let mut written = 0u64;
         let frag = &mut self.frag;
-        let mut emit = |row: u32| {
+        let mut emit = |members: &[u8]| {
             if frag.len() > value_start {
                 frag.push(b',');
             }
@@ -340,7 +453,6 @@ impl Enricher {
                 frag.extend_from_slice(&self.key);
                 frag.push(b'"');
             }
-            let members = t.fragment(row);
             if !members.is_empty() {
                 frag.push(b',');
                 frag.extend_from_slice(members);
@@ -350,10 +462,10 @@ impl Enricher {
         };
         if t.is_cidr() {
             if let Some(ip) = parse_ip(&self.key) {
-                t.get_ip(ip, now, &mut emit);
+                t.get_ip(ip, now, |row| emit(t.fragment(row)));
             }
-        } else if let Some(row) = t.get(&self.key, now, &mut self.fold) {
-            emit(row);
+        } else if let Some((_, members)) = t.lookup(&self.key, now, &mut self.fold) {
+            emit(members);
         }
         written
     }
@@ -411,12 +523,40 @@ impl Enricher {
     }
 }
 
+/// Puts the lookup key of a scalar value into `key` (decoded string, canonical number,
+/// `true`/`false`); false for null, containers and the empty string, which never match.
+fn value_key(line: &[u8], f: Found, key: &mut Vec<u8>) -> bool {
+    key.clear();
+    match f.kind {
+        Kind::String => {
+            let raw = &line[f.start + 1..f.end - 1];
+            if f.escaped {
+                scan::unescape_into(raw, key);
+            } else {
+                key.extend_from_slice(raw);
+            }
+        }
+        Kind::Number => write_number_canonical(key, &line[f.start..f.end]),
+        Kind::True => key.extend_from_slice(b"true"),
+        Kind::False => key.extend_from_slice(b"false"),
+        Kind::Null | Kind::Object | Kind::Array => return false,
+    }
+    !key.is_empty()
+}
+
 /// The top-level member named `name`; the last one when a key repeats, as JSON parsers do.
+/// Plain keys (nearly all) are compared inline, length first: this runs several times
+/// per line over every member.
+#[inline]
 fn find_member<'m>(members: &'m [Member], line: &[u8], name: &[u8]) -> Option<&'m Member> {
-    members
-        .iter()
-        .rev()
-        .find(|m| scan::raw_str_eq(&line[m.key.0..m.key.1], m.key_escaped, name))
+    members.iter().rev().find(|m| {
+        let raw = &line[m.key.0..m.key.1];
+        if m.key_escaped {
+            scan::raw_str_eq(raw, true, name)
+        } else {
+            raw == name
+        }
+    })
 }
 
 /// Follows `steps` from `v`, collecting every value reached.

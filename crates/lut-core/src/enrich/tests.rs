@@ -472,3 +472,75 @@ fn an_empty_snapshot_passes_everything_through() {
     let (_, o) = run(&snap, r#"{"x":1}"#, Some("A.B"));
     assert_eq!(o, Outcome::Unchanged);
 }
+
+#[test]
+fn batched_blocks_equal_line_by_line_enrichment() {
+    // Batches prefetch ahead; output and counters must be exactly those of enrich_line.
+    let ci = live(
+        &spec(
+            "ci",
+            "id",
+            "  AssociatedLogTypes:\n    - LogType: A.B\n      Selectors: [user, \"$.users[*]\"]\n",
+            "caseInsensitive: true\n",
+        ),
+        "schema: T.ci\nfields:\n  - {name: id, type: string, required: true}\n",
+        "{\"id\":\"Alice@Example.com\"}\n{\"id\":\"ÉLAN\"}\n",
+    );
+    let snap = Snapshot::new(vec![accounts(), nets(""), ci]);
+    let samples = [
+        r#"{"p_log_type":"AWS.CloudTrail","recipientAccountId":"111"}"#,
+        r#"{"p_log_type":"AWS.CloudTrail","recipientAccountId":["111","222","111"]}"#,
+        r#"{"p_log_type":"AWS.CloudTrail","recipientAccountId":"0","userIdentity":{"accountId":"222"}}"#,
+        r#"{"p_log_type":"AWS.CloudTrail","resources":[{"accountId":"333"},{"accountId":"AbC"}],"ids":[1,7.5]}"#,
+        r#"{"p_log_type":"AWS.Cloud\u0054rail","recipient\u0041ccountId":"\u0031\u00311"}"#,
+        r#"{"p_log_type":"AWS.CloudTrail","p_enrichment":{"accounts":{"x":1}},"recipientAccountId":"111"}"#,
+        r#"{"p_log_type":"Net.Flow","ip":"10.1.2.3","recipientAccountId":"111"}"#,
+        r#"{"p_log_type":"Net.Flow","ip":"2001:db8:1::1"}"#,
+        r#"{"p_log_type":"A.B","user":"ALICE@example.COM","users":["élan","nobody"]}"#,
+        r#"{"p_log_type":"A.B","user":null}"#,
+        r#"{"recipientAccountId":"111"}"#,
+        "not json",
+        "",
+        "   ",
+        "{}",
+        r#"{"p_log_type":"AWS.CloudTrail","recipientAccountId":"111",}"#,
+    ];
+    // Lines in a varying order, over several batches, with and without a final newline.
+    let mut block = Vec::new();
+    for i in 0..200 {
+        block.extend_from_slice(samples[(i * 7 + i / 3) % samples.len()].as_bytes());
+        block.push(b'\n');
+    }
+    let body = &block[..block.len() - 1];
+    for trailing_newline in [true, false] {
+        let input = if trailing_newline { &block[..] } else { body };
+        let mut one = Enricher::new();
+        let mut want = Vec::new();
+        for (i, line) in body.split(|&b| b == b'\n').enumerate() {
+            if i > 0 {
+                want.push(b'\n');
+            }
+            one.enrich_line(&snap, line, Some("AWS.CloudTrail"), NOW, &mut want);
+        }
+        if trailing_newline {
+            want.push(b'\n');
+        }
+        let mut batched = Enricher::new();
+        let mut got = Vec::new();
+        let r = lines::enrich_block(
+            &snap,
+            &mut batched,
+            input,
+            Some("AWS.CloudTrail"),
+            NOW,
+            false,
+            &mut got,
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&want)
+        );
+        assert_eq!(batched.stats, one.stats);
+        assert_eq!(r.lines, 200);
+    }
+}

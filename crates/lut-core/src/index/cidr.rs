@@ -210,17 +210,7 @@ impl<K: Key> Family<K> {
     /// in a gap.
     #[inline]
     fn find(&self, key: K) -> (u32, u32) {
-        let b = &self.buckets;
-        let wide = key.widen();
-        let high = wide & mask_u128(b.skip as u8);
-        let (lo, hi) = if high == b.shared {
-            let bucket = b.bucket(wide);
-            (b.table[bucket] as usize, b.table[bucket + 1] as usize)
-        } else if high < b.shared {
-            (0, 0)
-        } else {
-            (self.ranges.len(), self.ranges.len())
-        };
+        let (lo, hi) = self.buckets.slice(key.widen(), K::BITS, self.ranges.len());
         match (lo + upper_bound(&self.ranges[lo..hi], key)).checked_sub(1) {
             Some(i) => (self.ranges[i].owner, self.ranges[i].row),
             None => (NONE, 0),
@@ -230,7 +220,7 @@ impl<K: Key> Family<K> {
     fn heap_bytes(&self) -> usize {
         self.ranges.capacity() * std::mem::size_of::<Range<K>>()
             + self.links.capacity() * std::mem::size_of::<Link>()
-            + self.buckets.table.capacity() * std::mem::size_of::<u32>()
+            + self.buckets.slots.capacity() * std::mem::size_of::<Slot>()
     }
 }
 
@@ -254,20 +244,52 @@ fn emit<K: Key>(ranges: &mut Vec<Range<K>>, pos: K, owner: u32) {
     }
 }
 
-/// A radix table over the address bits right after those every range start
-/// shares: `table[b]..table[b + 1]` are the ranges starting in bucket `b`.
+/// A radix tree over the address bits after those every range start shares, whose
+/// leaves are short slices of the sorted ranges.
+///
+/// Why a tree: with clustered prefixes (a million blocks inside a handful of networks,
+/// as real allocations are) one flat radix table leaves a few buckets holding most
+/// ranges, and the binary search inside them pays a cache miss per step. Here a bucket
+/// holding more than a leaf's worth of ranges gets a child node over the next bits, sized
+/// to its ranges, so every lookup ends in a slice of a few cache lines, whatever the
+/// distribution. Hot nodes stay cached; a lookup costs about one miss per cold level.
 struct Buckets {
     /// Count of leading bits shared by every range start.
     skip: u32,
     /// Those shared bits, left-aligned like `Key::widen`.
     shared: u128,
-    /// Bucket bits taken after `skip`.
+    /// Bits the root node takes after `skip`.
     take: u32,
-    table: Vec<u32>,
+    /// Every node's buckets; the root's come first.
+    slots: Vec<Slot>,
 }
 
-/// Caps the table at 2^20 entries (4 MiB).
-const MAX_BUCKET_BITS: u32 = 20;
+/// One bucket: the ranges starting in it (`first`, `n`), or, when `n` has [`CHILD`] set,
+/// a child node whose `1 << (n & !CHILD)` buckets start at slot `first`.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    first: u32,
+    n: u32,
+}
+
+const CHILD: u32 = 1 << 31;
+
+/// Caps the root at 2^16 buckets (512 KiB); denser parts get child nodes.
+const ROOT_BITS: u32 = 16;
+/// Caps a child node at 2^8 buckets (2 KiB).
+const CHILD_BITS: u32 = 8;
+/// A leaf slice spans at most this many bytes of ranges (three cache lines).
+const LEAF_BYTES: usize = 192;
+
+/// `take` bits of `wide` after its first `from` bits.
+#[inline]
+fn bits(wide: u128, from: u32, take: u32) -> usize {
+    if take == 0 {
+        return 0;
+    }
+    // At most ROOT_BITS wide, so it fits any usize.
+    (wide.checked_shl(from).unwrap_or(0) >> (128 - take)) as usize
+}
 
 impl Buckets {
     fn build<K: Key>(ranges: &[Range<K>]) -> Buckets {
@@ -279,31 +301,96 @@ impl Buckets {
             }
             _ => (0, 0),
         };
-        // About one cache line of ranges per bucket.
-        let wanted = (std::mem::size_of_val(ranges) / 64).max(1).ilog2();
-        let take = wanted.min(MAX_BUCKET_BITS).min(K::BITS - skip);
+        let leaf = Self::leaf_max::<K>();
+        // About one leaf of ranges per root bucket.
+        let wanted = (ranges.len() / leaf).max(1).ilog2() + 1;
+        let take = wanted.min(ROOT_BITS).min(K::BITS - skip);
         let mut buckets = Buckets {
             skip,
             shared,
             take,
-            table: vec![0u32; (1usize << take) + 1],
+            slots: Vec::new(),
         };
-        for r in ranges {
-            let b = buckets.bucket(r.start.widen());
-            buckets.table[b + 1] += 1;
-        }
-        for b in 1..buckets.table.len() {
-            buckets.table[b] += buckets.table[b - 1];
-        }
+        buckets.node(ranges, 0, skip, take, leaf, K::BITS);
+        buckets.slots.shrink_to_fit();
         buckets
     }
 
-    /// The `take` bits after the shared `skip` bits of a widened address.
+    fn leaf_max<K>() -> usize {
+        (LEAF_BYTES / std::mem::size_of::<Range<K>>()).max(2)
+    }
+
+    /// Appends a node over bits `from..from + take` of `ranges` (which all share their
+    /// first `from` bits and start at index `base` of the family's ranges) and, below it,
+    /// the children its crowded buckets need. Returns the node's first slot.
+    fn node<K: Key>(
+        &mut self,
+        ranges: &[Range<K>],
+        base: u32,
+        from: u32,
+        take: u32,
+        leaf: usize,
+        key_bits: u32,
+    ) -> u32 {
+        let at = self.slots.len();
+        let width = 1usize << take;
+        self.slots.resize(at + width, Slot { first: 0, n: 0 });
+        // Ranges are sorted, so each bucket's ranges are one run.
+        let mut i = 0;
+        for b in 0..width {
+            let start = i;
+            while i < ranges.len() && bits(ranges[i].start.widen(), from, take) == b {
+                i += 1;
+            }
+            // Bounded by the family's u32 range count (asserted when building).
+            self.slots[at + b] = Slot {
+                first: base + start as u32,
+                n: (i - start) as u32,
+            };
+        }
+        let below = from + take;
+        for b in 0..width {
+            let Slot { first, n } = self.slots[at + b];
+            if n as usize <= leaf || below >= key_bits {
+                continue;
+            }
+            // Enough buckets for about one leaf each, within what the key has left.
+            let sub = ((n as usize / leaf).max(1).ilog2() + 1)
+                .min(CHILD_BITS)
+                .min(key_bits - below);
+            let run = &ranges[(first - base) as usize..(first - base + n) as usize];
+            let child = self.node(run, first, below, sub, leaf, key_bits);
+            self.slots[at + b] = Slot {
+                first: child,
+                n: CHILD | sub,
+            };
+        }
+        u32::try_from(at).expect("CIDR radix tree under 2^32 slots")
+    }
+
+    /// The slice `lo..hi` of ranges to search for `wide`: those starting in its leaf
+    /// bucket. The range containing `wide` is the last one in it starting at or below
+    /// `wide`, or else the one just before `lo` (which covers the bucket's start).
     #[inline]
-    fn bucket(&self, wide: u128) -> usize {
-        let rest = wide.checked_shl(self.skip).unwrap_or(0);
-        // At most MAX_BUCKET_BITS wide, so it fits any usize.
-        rest.checked_shr(128 - self.take).unwrap_or(0) as usize
+    fn slice(&self, wide: u128, key_bits: u32, total: usize) -> (usize, usize) {
+        let high = wide & mask_u128(self.skip as u8);
+        if high != self.shared {
+            return if high < self.shared {
+                (0, 0)
+            } else {
+                (total, total)
+            };
+        }
+        let mut from = self.skip + self.take;
+        let mut slot = self.slots[bits(wide, self.skip, self.take)];
+        while slot.n & CHILD != 0 {
+            let take = slot.n & !CHILD;
+            slot = self.slots[slot.first as usize + bits(wide, from, take)];
+            from += take;
+        }
+        debug_assert!(from <= key_bits);
+        let lo = slot.first as usize;
+        (lo, lo + slot.n as usize)
     }
 }
 
@@ -363,11 +450,15 @@ impl CidrIndex {
     /// Rows of every prefix containing `ip`, most specific first.
     #[inline]
     pub fn containing(&self, ip: IpAddr) -> Containing<'_> {
-        let (links, (next, _)) = match ip {
+        let (links, (owner, row)) = match ip {
             IpAddr::V4(a) => (&self.v4.links, self.v4.find(u32::from(a))),
             IpAddr::V6(a) => (&self.v6.links, self.v6.find(V6::narrow(a.into()))),
         };
-        Containing { links, next }
+        Containing {
+            links,
+            current: owner,
+            first: (owner != NONE).then_some(row),
+        }
     }
 
     /// Approximate heap bytes used (for memory reports).
@@ -393,7 +484,11 @@ impl fmt::Debug for CidrIndex {
 #[derive(Debug, Clone)]
 pub struct Containing<'a> {
     links: &'a [Link],
-    next: u32,
+    /// The prefix whose row was (or, while `first` is pending, will be) yielded last.
+    current: u32,
+    /// The innermost prefix's row, copied into its range: the usual caller wants only
+    /// this one and so never touches `links` (a cache miss in a big table).
+    first: Option<u32>,
 }
 
 impl Iterator for Containing<'_> {
@@ -401,9 +496,13 @@ impl Iterator for Containing<'_> {
 
     #[inline]
     fn next(&mut self) -> Option<u32> {
+        if let Some(row) = self.first.take() {
+            return Some(row);
+        }
         // `NONE` is never a valid index, so `get` also ends the walk.
-        let link = self.links.get(self.next as usize)?;
-        self.next = link.parent;
+        let parent = self.links.get(self.current as usize)?.parent;
+        let link = self.links.get(parent as usize)?;
+        self.current = parent;
         Some(link.row)
     }
 }
@@ -411,250 +510,5 @@ impl Iterator for Containing<'_> {
 impl FusedIterator for Containing<'_> {}
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
-    }
-
-    fn index(prefixes: &[(&str, u32)]) -> CidrIndex {
-        let mut b = CidrIndexBuilder::with_capacity(prefixes.len());
-        for &(s, row) in prefixes {
-            b.insert(Cidr::parse_strict(s).unwrap(), row);
-        }
-        b.build()
-    }
-
-    /// Checks `containing` at each address, and `longest` as its first row.
-    fn check(idx: &CidrIndex, cases: &[(&str, &[u32])]) {
-        for &(addr, want) in cases {
-            let got: Vec<u32> = idx.containing(ip(addr)).collect();
-            assert_eq!(got, want, "containing {addr}");
-            assert_eq!(
-                idx.longest(ip(addr)),
-                want.first().copied(),
-                "longest {addr}"
-            );
-        }
-    }
-
-    #[test]
-    fn nested_v4_levels_and_gaps() {
-        let idx = index(&[("10.1.2.0/24", 3), ("10.0.0.0/8", 1), ("10.1.0.0/16", 2)]);
-        assert_eq!(idx.len(), 3);
-        #[rustfmt::skip]
-        check(&idx, &[
-            ("0.0.0.0", &[]), ("9.255.255.255", &[]),
-            ("10.0.0.0", &[1]), ("10.0.255.255", &[1]),
-            ("10.1.0.0", &[2, 1]), ("10.1.1.255", &[2, 1]),
-            ("10.1.2.0", &[3, 2, 1]), ("10.1.2.77", &[3, 2, 1]), ("10.1.2.255", &[3, 2, 1]),
-            ("10.1.3.0", &[2, 1]), ("10.1.255.255", &[2, 1]),
-            ("10.2.0.0", &[1]), ("10.255.255.255", &[1]),
-            ("11.0.0.0", &[]), ("255.255.255.255", &[]),
-        ]);
-    }
-
-    #[test]
-    fn shared_starts_shared_ends_and_adjacency() {
-        #[rustfmt::skip]
-        let idx = index(&[
-            ("10.0.0.0/8", 1), ("10.0.0.0/16", 2), ("10.0.0.0/24", 3),
-            ("10.255.255.0/24", 4), ("10.255.255.255/32", 5),
-            ("11.0.0.0/24", 6), ("11.0.1.0/24", 7), ("11.0.2.0/23", 8),
-        ]);
-        #[rustfmt::skip]
-        check(&idx, &[
-            ("10.0.0.0", &[3, 2, 1]), ("10.0.1.0", &[2, 1]), ("10.1.0.0", &[1]),
-            ("10.255.255.254", &[4, 1]), ("10.255.255.255", &[5, 4, 1]),
-            ("11.0.0.255", &[6]), ("11.0.1.0", &[7]), ("11.0.1.255", &[7]),
-            ("11.0.2.0", &[8]), ("11.0.3.255", &[8]), ("11.0.4.0", &[]),
-        ]);
-    }
-
-    #[test]
-    fn default_route_and_extreme_addresses() {
-        #[rustfmt::skip]
-        let idx = index(&[
-            ("0.0.0.0/0", 0), ("0.0.0.0/32", 1), ("255.255.255.255/32", 2), ("255.0.0.0/8", 3),
-        ]);
-        #[rustfmt::skip]
-        check(&idx, &[
-            ("0.0.0.0", &[1, 0]), ("0.0.0.1", &[0]), ("254.255.255.255", &[0]),
-            ("255.0.0.0", &[3, 0]), ("255.255.255.254", &[3, 0]),
-            ("255.255.255.255", &[2, 3, 0]),
-            // The IPv4 default route says nothing about IPv6.
-            ("::", &[]), ("::ffff:ffff", &[]),
-        ]);
-        let top = index(&[
-            ("255.255.255.255/32", 7),
-            ("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128", 8),
-        ]);
-        #[rustfmt::skip]
-        check(&top, &[
-            ("255.255.255.255", &[7]), ("255.255.255.254", &[]), ("0.0.0.0", &[]),
-            ("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", &[8]),
-            ("ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe", &[]), ("::", &[]),
-        ]);
-    }
-
-    #[test]
-    fn v6_nesting_and_edges() {
-        #[rustfmt::skip]
-        let idx = index(&[
-            ("::/0", 0), ("2001:db8::/32", 1), ("2001:db8:1::/48", 2),
-            ("2001:db8:1::1/128", 3), ("8000::/1", 4), ("::/128", 5),
-        ]);
-        #[rustfmt::skip]
-        check(&idx, &[
-            ("2001:db8:1::1", &[3, 2, 1, 0]), ("2001:db8:1::2", &[2, 1, 0]),
-            ("2001:db8:2::", &[1, 0]), ("2001:db9::", &[0]), ("::", &[5, 0]), ("::1", &[0]),
-            ("7fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", &[0]), ("8000::", &[4, 0]),
-            ("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", &[4, 0]), ("1.2.3.4", &[]),
-        ]);
-    }
-
-    #[test]
-    fn families_are_separate() {
-        let idx = index(&[("10.0.0.0/8", 1), ("::/96", 2), ("::a00:0/104", 3)]);
-        // "::10.0.0.1" has the same low 32 bits as 10.0.0.1, but is IPv6.
-        #[rustfmt::skip]
-        check(&idx, &[
-            ("10.0.0.1", &[1]), ("::10.0.0.1", &[3, 2]), ("::1", &[2]), ("0.0.0.1", &[]),
-        ]);
-    }
-
-    #[test]
-    fn duplicate_insert_keeps_first() {
-        #[rustfmt::skip]
-        let idx = index(&[
-            ("10.0.0.0/8", 1), ("10.0.0.0/16", 5), ("10.0.0.0/8", 2), ("10.0.0.0/8", 3),
-            ("2001:db8::/32", 9), ("2001:db8::/32", 8),
-        ]);
-        assert_eq!(idx.len(), 3);
-        #[rustfmt::skip]
-        check(&idx, &[("10.0.0.1", &[5, 1]), ("10.1.0.1", &[1]), ("2001:db8::1", &[9])]);
-    }
-
-    #[test]
-    fn empty_index() {
-        let idx = CidrIndexBuilder::with_capacity(0).build();
-        assert!(idx.is_empty());
-        #[rustfmt::skip]
-        check(&idx, &[("1.2.3.4", &[]), ("0.0.0.0", &[]), ("::", &[]), ("::1", &[])]);
-        assert!(format!("{idx:?}").contains("v4_prefixes: 0"));
-    }
-
-    #[test]
-    fn covered_parent_leaves_no_ranges_and_memory_is_reported() {
-        let idx = index(&[("10.0.0.0/8", 1), ("10.0.0.0/9", 2), ("10.128.0.0/9", 3)]);
-        // Both halves cover the /8, so: two halves plus the gap after them.
-        assert_eq!(idx.v4.ranges.len(), 3);
-        assert!(idx.heap_bytes() >= 3 * 12 + 3 * 8);
-        check(&idx, &[("10.200.0.0", &[3, 1]), ("10.0.0.0", &[2, 1])]);
-    }
-
-    #[test]
-    fn search_paths_agree_with_counting() {
-        // Both the linear and the binary path, at every boundary.
-        for n in 0..3 * LINEAR_MAX {
-            let ranges: Vec<Range<u32>> = (0..n as u32)
-                .map(|i| Range {
-                    start: i * 2,
-                    owner: i,
-                    row: i,
-                })
-                .collect();
-            for key in 0..2 * n as u32 + 2 {
-                let want = ranges.iter().filter(|r| r.start <= key).count();
-                assert_eq!(upper_bound(&ranges, key), want, "n {n}, key {key}");
-            }
-        }
-    }
-
-    /// Tiny xorshift generator: reproducible, and no extra crates.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-        /// An address of `bits` bits, left-aligned in a u128: mostly near one
-        /// of a few bases so that prefixes and probes cluster and nest, with
-        /// the very top of the space included.
-        fn addr(&mut self, bits: u32) -> u128 {
-            const BASES: [u128; 5] = [0, 0x0a00_0000 << 96, 0x2001_0db8 << 96, !0 << 64, !0];
-            let noise = (u128::from(self.next()) << 64) | u128::from(self.next());
-            let wide = match self.below(10) {
-                0 => noise,
-                1 => !0 - (u128::from(self.below(4)) << (128 - bits)),
-                _ => {
-                    BASES[self.below(5) as usize] ^ (noise >> (8 + self.below(u64::from(bits) - 8)))
-                }
-            };
-            wide >> (128 - bits) << (128 - bits)
-        }
-        fn ip(&mut self) -> IpAddr {
-            let ip = if self.below(2) == 0 {
-                IpAddr::V4(((self.addr(32) >> 96) as u32).into())
-            } else {
-                IpAddr::V6(self.addr(128).into())
-            };
-            // Callers fold mapped addresses into IPv4 before a lookup.
-            crate::net::parse_ip(ip.to_string().as_bytes()).unwrap()
-        }
-    }
-
-    #[test]
-    fn matches_brute_force_on_random_prefixes() {
-        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
-        for (round, n) in [0, 40, 1500, 4000].into_iter().enumerate() {
-            let mut reference: Vec<(Cidr, u32)> = Vec::new();
-            let mut b = CidrIndexBuilder::new();
-            for row in 0..n {
-                let ip = rng.ip();
-                let max = if ip.is_ipv4() { 32 } else { 128 };
-                // Mostly any length, sometimes a short one, so they nest.
-                let len = match rng.below(20) {
-                    0 => rng.below(max / 4 + 1),
-                    _ => rng.below(max + 1),
-                };
-                let net = Cidr::new(ip, len as u8).unwrap();
-                b.insert(net, row);
-                if !reference.iter().any(|(p, _)| *p == net) {
-                    reference.push((net, row));
-                }
-            }
-            let idx = b.build();
-            assert_eq!(idx.len(), reference.len());
-
-            let mut deeply_nested = 0;
-            for _ in 0..20_000 {
-                let addr = rng.ip();
-                let mut hits: Vec<&(Cidr, u32)> =
-                    reference.iter().filter(|(p, _)| p.contains(addr)).collect();
-                hits.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
-                let want: Vec<u32> = hits.iter().map(|(_, row)| *row).collect();
-                let got: Vec<u32> = idx.containing(addr).collect();
-                assert_eq!(got, want, "round {round}, containing {addr}");
-                assert_eq!(
-                    idx.longest(addr),
-                    want.first().copied(),
-                    "round {round}, {addr}"
-                );
-                deeply_nested += usize::from(want.len() >= 3);
-            }
-            // Guards against a generator that stops producing nesting.
-            assert!(
-                n < 1500 || deeply_nested > 1000,
-                "only {deeply_nested} nested probes"
-            );
-        }
-    }
-}
+#[path = "cidr_tests.rs"]
+mod tests;

@@ -116,11 +116,29 @@ enum State {
 /// fills `members` (cleared first) with its top-level members in order; duplicate keys are all
 /// recorded, in order. On error `members` holds whatever was recorded before the error.
 pub fn scan_object(line: &[u8], members: &mut Vec<Member>) -> Result<ObjectSpan, ScanError> {
-    members.clear();
-    // One up-front pass (with std's ASCII fast path) lets the string loop ignore UTF-8.
-    if let Err(e) = std::str::from_utf8(line) {
-        return fail(e.valid_up_to(), "invalid UTF-8");
+    // The result is as if UTF-8 were checked first, but without a second pass over every
+    // line: structure is ASCII, so a byte from 0x80 up outside a string fails the scan,
+    // and the string loop notes whether it saw one. Only a failed scan or a line with
+    // non-ASCII text gets the full UTF-8 check, whose error then takes precedence.
+    let mut high = 0;
+    let scanned = scan_structure(line, members, &mut high);
+    if scanned.is_err() || high & HIGHS != 0 {
+        if let Err(e) = std::str::from_utf8(line) {
+            members.clear();
+            return fail(e.valid_up_to(), "invalid UTF-8");
+        }
     }
+    scanned
+}
+
+/// [`scan_object`] without the UTF-8 check; ORs every string byte into `high`.
+#[inline]
+fn scan_structure(
+    line: &[u8],
+    members: &mut Vec<Member>,
+    high: &mut u64,
+) -> Result<ObjectSpan, ScanError> {
+    members.clear();
     let b = line;
     let len = b.len();
     let mut i = skip_ws(b, 0);
@@ -165,7 +183,7 @@ pub fn scan_object(line: &[u8], members: &mut Vec<Member>) -> Result<ObjectSpan,
                 }
                 let start = i + 1;
                 i = start;
-                let escaped = scan_string(b, &mut i)?;
+                let escaped = scan_string(b, &mut i, high)?;
                 if nest.depth == 1 {
                     key = (start, i - 1);
                     key_escaped = escaped;
@@ -187,7 +205,7 @@ pub fn scan_object(line: &[u8], members: &mut Vec<Member>) -> Result<ObjectSpan,
                 let (kind, escaped) = match c {
                     b'"' => {
                         i += 1;
-                        (Kind::String, scan_string(b, &mut i)?)
+                        (Kind::String, scan_string(b, &mut i, high)?)
                     }
                     b'{' | b'[' => {
                         let array = c == b'[';
@@ -287,27 +305,60 @@ const STRING_STOP: [bool; 256] = {
     t
 };
 
-/// `*pos` is just past the opening quote; on success it is just past the closing quote and the
-/// result says whether the body holds an escape. UTF-8 was validated up front.
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// For 8 bytes loaded little-endian: a mask whose lowest set bit is the high bit of the
+/// first byte that is `"`, `\` or below 0x20, or 0 when there is none.
+///
+/// `(x - ONES) & !x & HIGHS` flags zero bytes of `x`, and `(w - 0x20 * ONES) & !w` bytes
+/// below 0x20 (bytes from 0x80 up have their high bit set in `w`, so `!w` clears them).
+/// A borrow can flag bytes *above* a true hit, never below one, so the lowest set bit of
+/// the union is exact, which is all a search for the first stop needs.
+#[inline(always)]
+fn stop_mask(w: u64) -> u64 {
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x;
+    let quote = zero(w ^ (ONES * u64::from(b'"')));
+    let backslash = zero(w ^ (ONES * u64::from(b'\\')));
+    let control = w.wrapping_sub(ONES * 0x20) & !w;
+    (quote | backslash | control) & HIGHS
+}
+
+/// Index of the first quote, backslash or control byte at or after `i`, or `b.len()`.
+/// Eight bytes per step (SWAR): string bodies are mostly plain runs of a few to a few
+/// hundred bytes, and this is the scanner's hottest loop. Every byte up to the stop (and
+/// possibly a few after it) is ORed into `high`, so its top bits tell whether any was
+/// non-ASCII.
 #[inline]
-fn scan_string(b: &[u8], pos: &mut usize) -> Result<bool, ScanError> {
+fn find_stop(b: &[u8], mut i: usize, high: &mut u64) -> usize {
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(w);
+        *high |= w;
+        let m = stop_mask(w);
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < b.len() && !STRING_STOP[usize::from(b[i])] {
+        *high |= u64::from(b[i]);
+        i += 1;
+    }
+    i
+}
+
+/// `*pos` is just past the opening quote; on success it is just past the closing quote and the
+/// result says whether the body holds an escape. UTF-8 is left to the caller (see `high` in
+/// [`find_stop`]).
+#[inline]
+fn scan_string(b: &[u8], pos: &mut usize, high: &mut u64) -> Result<bool, ScanError> {
     let len = b.len();
     let mut i = *pos;
     let mut escaped = false;
     loop {
-        // Keys and enum-like values are short: a plain byte loop beats memchr's setup for them,
-        // and long bodies fall through to memchr plus a vectorisable control-byte check.
-        let quick_end = (i + 32).min(len);
-        while i < quick_end && !STRING_STOP[usize::from(b[i])] {
-            i += 1;
-        }
-        if i == quick_end {
-            let end = memchr2(b'"', b'\\', &b[i..]).map_or(len, |k| i + k);
-            if let Some(k) = find_control(&b[i..end]) {
-                return fail(i + k, CONTROL);
-            }
-            i = end;
-        }
+        i = find_stop(b, i, high);
         match b.get(i) {
             None => return fail(len, EOL),
             Some(b'"') => {
@@ -321,24 +372,6 @@ fn scan_string(b: &[u8], pos: &mut usize) -> Result<bool, ScanError> {
             Some(_) => return fail(i, CONTROL),
         }
     }
-}
-
-/// Position of the first byte < 0x20. The branch-free chunk test lets the common clean case
-/// vectorise; the exact position is only searched for once a chunk is known to be dirty.
-fn find_control(run: &[u8]) -> Option<usize> {
-    let mut chunks = run.chunks_exact(32);
-    let mut base = 0;
-    for chunk in &mut chunks {
-        if chunk.iter().fold(false, |acc, &c| acc | (c < 0x20)) {
-            return chunk.iter().position(|&c| c < 0x20).map(|k| base + k);
-        }
-        base += 32;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&c| c < 0x20)
-        .map(|k| base + k)
 }
 
 /// `b[i]` is a backslash; returns the index just past the escape sequence.
@@ -709,3 +742,7 @@ pub fn unescape_into(raw: &[u8], out: &mut Vec<u8>) {
     }
     out.extend_from_slice(&raw[i..]);
 }
+
+#[cfg(test)]
+#[path = "scan_tests.rs"]
+mod tests;

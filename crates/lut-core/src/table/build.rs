@@ -10,7 +10,7 @@ use std::io::Read;
 
 use super::normalize::{self, Cell, Extras};
 use super::report::{BuildReport, RowProblem};
-use super::{fold_case, key_field, KeyIndex, KeyKind, Row, Table, NO_EXPIRY};
+use super::{entry_at, fold_case, key_field, KeyIndex, KeyKind, Table, HEADER, NO_EXPIRY};
 use crate::data::{self, CellSource, RowPos, RowSink};
 use crate::index::{CidrIndexBuilder, ExactIndex};
 use crate::json::write::write_str;
@@ -81,10 +81,10 @@ pub fn build_with(
         case_insensitive: spec.case_insensitive,
         has_expiry: schema.fields.iter().any(|f| f.is_expiration),
         arena: Vec::new(),
-        rows: Vec::new(),
+        entries: Vec::new(),
         expires: Vec::new(),
         exact: ExactIndex::with_capacity(0),
-        cidrs: HashMap::new(),
+        cidrs: HashMap::default(),
         row_numbers: Vec::new(),
         cidr_list: Vec::new(),
         frag: Vec::with_capacity(512),
@@ -109,11 +109,13 @@ struct Builder<'s> {
     case_insensitive: bool,
     has_expiry: bool,
     arena: Vec<u8>,
-    rows: Vec<Row>,
+    entries: Vec<u64>,
     expires: Vec<i64>,
     exact: ExactIndex,
-    /// Normalised block -> its row number, to report duplicates with both rows.
-    cidrs: HashMap<Cidr, u64>,
+    /// Normalised block -> its row number, to report duplicates with both rows. Keys are
+    /// the owner's own data, so the fast fixed hasher is fine (SipHash cost a tenth of a
+    /// CIDR row).
+    cidrs: HashMap<Cidr, u64, foldhash::fast::FixedState>,
     /// Row number of each accepted row, so a duplicate key can name the first occurrence.
     row_numbers: Vec<u64>,
     cidr_list: Vec<(Cidr, u32)>,
@@ -160,6 +162,7 @@ impl Builder<'_> {
             write_str(&mut self.frag, field.name.as_bytes());
             self.frag.push(b':');
             let value_start = self.frag.len();
+            extras.cidr = None;
             normalize::render(field, cell, &field.name, &mut self.frag, extras)
                 .map_err(|e| (e.path, e.reason))?;
             if i != self.key_idx {
@@ -167,13 +170,17 @@ impl Builder<'_> {
             }
             match self.kind {
                 KeyKind::Cidr => {
-                    let text = cell_text(cell);
-                    let c = Cidr::parse(&text).map_err(|e| (field.name.clone(), e.to_string()))?;
+                    // Rendering validated the key as a block (a CIDR key has `validate:
+                    // cidr`); parse only if that ever stops being the case.
+                    let c = match extras.cidr.take() {
+                        Some(c) => c,
+                        None => Cidr::parse(&cell_text(cell))
+                            .map_err(|e| (field.name.clone(), e.to_string()))?,
+                    };
                     // Store the block normalised (host bits zero), in the key column too.
                     self.frag.truncate(value_start);
-                    let norm = c.to_string();
-                    write_str(&mut self.frag, norm.as_bytes());
-                    self.key.extend_from_slice(norm.as_bytes());
+                    write_cidr(&mut self.key, &c);
+                    write_str(&mut self.frag, &self.key);
                     cidr = Some(c);
                 }
                 KeyKind::Exact => {
@@ -199,7 +206,7 @@ impl Builder<'_> {
     }
 
     fn finish(mut self, spec: &TableSpec) -> Result<Built, Rejected> {
-        self.report.rows_loaded = self.rows.len() as u64;
+        self.report.rows_loaded = self.entries.len() as u64;
         if self.report.rejected() {
             return Err(Rejected {
                 table: spec.name.clone(),
@@ -223,17 +230,95 @@ impl Builder<'_> {
             }
         };
         self.arena.shrink_to_fit();
-        self.rows.shrink_to_fit();
+        self.entries.shrink_to_fit();
         Ok(Built {
             table: Table {
                 arena: self.arena,
-                rows: self.rows,
+                entries: self.entries,
                 expires: self.expires,
                 key,
             },
             report: self.report,
         })
     }
+}
+
+/// Appends `c` as its `Display` form writes it (RFC 5952 text for IPv6). Formatting
+/// through `core::fmt` cost as much as all the rest of a row, so it is done by hand; a
+/// test holds it to `Display` on random and zero-heavy blocks.
+fn write_cidr(out: &mut Vec<u8>, c: &Cidr) {
+    match c.addr() {
+        std::net::IpAddr::V4(a) => write_v4(out, a),
+        std::net::IpAddr::V6(a) => write_v6(out, a),
+    }
+    out.push(b'/');
+    write_decimal(out, c.len());
+}
+
+fn write_v4(out: &mut Vec<u8>, a: std::net::Ipv4Addr) {
+    for (i, octet) in a.octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push(b'.');
+        }
+        write_decimal(out, octet);
+    }
+}
+
+/// Lower-case hex groups; the first longest run of two or more zero groups becomes `::`;
+/// an IPv4-mapped address ends in dotted decimal.
+fn write_v6(out: &mut Vec<u8>, a: std::net::Ipv6Addr) {
+    if let Some(v4) = a.to_ipv4_mapped() {
+        out.extend_from_slice(b"::ffff:");
+        write_v4(out, v4);
+        return;
+    }
+    let seg = a.segments();
+    let (mut best, mut best_len, mut run) = (0, 0, 0);
+    for (i, &g) in seg.iter().enumerate() {
+        run = if g == 0 { run + 1 } else { 0 };
+        if run > best_len {
+            best_len = run;
+            best = i + 1 - run;
+        }
+    }
+    let groups = |out: &mut Vec<u8>, gs: &[u16]| {
+        for (i, &g) in gs.iter().enumerate() {
+            if i > 0 {
+                out.push(b':');
+            }
+            let digits = (16 - g.leading_zeros()).div_ceil(4).max(1);
+            for d in (0..digits).rev() {
+                out.push(b"0123456789abcdef"[usize::from((g >> (4 * d)) & 0xf)]);
+            }
+        }
+    };
+    if best_len > 1 {
+        groups(out, &seg[..best]);
+        out.extend_from_slice(b"::");
+        groups(out, &seg[best + best_len..]);
+    } else {
+        groups(out, &seg);
+    }
+}
+
+fn write_decimal(out: &mut Vec<u8>, v: u8) {
+    if v >= 100 {
+        out.push(b'0' + v / 100);
+    }
+    if v >= 10 {
+        out.push(b'0' + v / 10 % 10);
+    }
+    out.push(b'0' + v % 10);
+}
+
+/// Starts an arena entry: row id, key length, fragment length (see [`HEADER`]).
+fn push_header(arena: &mut Vec<u8>, row: u32, key_len: usize, frag_len: u32) {
+    let key_len = u32::try_from(key_len).expect("a key under 4 GiB");
+    let start = arena.len();
+    arena.extend_from_slice(&row.to_le_bytes());
+    arena.extend_from_slice(&key_len.to_le_bytes());
+    arena.extend_from_slice(&frag_len.to_le_bytes());
+    debug_assert_eq!(arena.len() - start, HEADER);
 }
 
 fn cell_text(cell: Cell<'_>) -> std::borrow::Cow<'_, str> {
@@ -253,8 +338,8 @@ impl RowSink for Builder<'_> {
             Ok(c) => c,
             Err((col, reason)) => return self.problem(pos, Some(&col), reason),
         };
-        let row_id = self.rows.len() as u32;
-        let key_off = self.arena.len() as u64;
+        let row_id = self.entries.len() as u32;
+        let entry = self.arena.len() as u64;
         let duplicate = match cidr {
             Some(c) => match self.cidrs.get(&c) {
                 Some(&first_row) => Some(first_row),
@@ -265,23 +350,18 @@ impl RowSink for Builder<'_> {
                 }
             },
             None => {
-                // Stage the key in the arena so the index can compare against it in place.
+                // Stage the header and key in the arena so the index compares in place.
+                push_header(&mut self.arena, row_id, self.key.len(), 0);
                 self.arena.extend_from_slice(&self.key);
                 let arena = &self.arena;
-                let rows = &self.rows;
-                let key_len = self.key.len();
-                let key_of = |r: u32| -> &[u8] {
-                    if r == row_id {
-                        &arena[key_off as usize..key_off as usize + key_len]
-                    } else {
-                        let row = &rows[r as usize];
-                        &arena[row.key_off as usize..row.key_off as usize + row.key_len as usize]
-                    }
-                };
-                match self.exact.insert(&self.key, row_id, key_of) {
+                match self
+                    .exact
+                    .insert(&self.key, entry, |off| entry_at(arena, off).1)
+                {
                     Ok(()) => None,
                     Err(first) => {
-                        self.arena.truncate(key_off as usize);
+                        self.arena.truncate(entry as usize);
+                        let (first, _, _) = entry_at(&self.arena, first);
                         Some(self.row_numbers[first as usize])
                     }
                 }
@@ -301,14 +381,14 @@ impl RowSink for Builder<'_> {
             );
         }
         if cidr.is_some() {
+            push_header(&mut self.arena, row_id, self.key.len(), 0);
             self.arena.extend_from_slice(&self.key);
         }
+        let frag_len = u32::try_from(self.frag.len()).expect("a row under 4 GiB");
+        let at = entry as usize + 8;
+        self.arena[at..at + 4].copy_from_slice(&frag_len.to_le_bytes());
         self.arena.extend_from_slice(&self.frag);
-        self.rows.push(Row {
-            key_off,
-            key_len: self.key.len() as u32,
-            frag_len: self.frag.len() as u32,
-        });
+        self.entries.push(entry);
         self.row_numbers.push(pos.row);
         if self.has_expiry {
             self.expires.push(extras.expires_at.unwrap_or(NO_EXPIRY));

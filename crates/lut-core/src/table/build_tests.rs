@@ -183,3 +183,47 @@ fn fatal_data_errors_reject_even_with_allowance() {
         "{err}"
     );
 }
+
+#[test]
+fn cidr_keys_are_written_as_display_writes_them() {
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut out = Vec::new();
+    for i in 0..20_000 {
+        let r = next();
+        let ip = if i % 3 == 0 {
+            // Zero-heavy IPv6: each group is zero with probability 1/2, so zero runs of
+            // every length and position (and ties between runs) occur; some are mapped.
+            let mut seg = [0u16; 8];
+            for (k, g) in seg.iter_mut().enumerate() {
+                if (r >> k) & 1 == 1 {
+                    *g = (next() >> (next() % 64)) as u16;
+                }
+            }
+            if r % 17 == 0 {
+                seg[..6].copy_from_slice(&[0, 0, 0, 0, 0, 0xffff]);
+            }
+            std::net::IpAddr::V6(seg.into())
+        } else if i % 3 == 1 {
+            std::net::IpAddr::V6(((u128::from(r) << 64) | u128::from(next() >> (r % 64))).into())
+        } else {
+            // Small octets too, so 1-, 2- and 3-digit forms all occur.
+            std::net::IpAddr::V4(((r as u32) >> (r % 29)).into())
+        };
+        let max = if ip.is_ipv4() { 33 } else { 129 };
+        let c = Cidr::new(ip, (next() % max) as u8).unwrap();
+        out.clear();
+        write_cidr(&mut out, &c);
+        assert_eq!(String::from_utf8(out.clone()).unwrap(), c.to_string());
+    }
+    // Display's mapped form, which a normalised block never reaches but the writer keeps.
+    let mapped: std::net::Ipv6Addr = "::ffff:1.2.3.4".parse().unwrap();
+    let mut out = Vec::new();
+    write_v6(&mut out, mapped);
+    assert_eq!(String::from_utf8(out).unwrap(), mapped.to_string());
+}

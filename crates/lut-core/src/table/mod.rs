@@ -36,19 +36,38 @@ pub enum KeyIndex {
     },
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Row {
-    /// Start of the row's key in the arena; the fragment follows the key directly.
-    key_off: u64,
-    key_len: u32,
-    frag_len: u32,
+/// Bytes in front of each row's key in the arena: the row id, the key length and the
+/// fragment length, as little-endian `u32`s. An exact index points at this header, so one
+/// probe finds the key to compare, the fragment to copy and the row (for its expiry) in
+/// one cache line instead of going through a separate row array.
+pub(crate) const HEADER: usize = 12;
+
+#[inline]
+fn read_u32(arena: &[u8], at: usize) -> u32 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&arena[at..at + 4]);
+    u32::from_le_bytes(w)
+}
+
+/// The row id, key and fragment of the arena entry at `off`.
+#[inline]
+fn entry_at(arena: &[u8], off: u64) -> (RowId, &[u8], &[u8]) {
+    let off = off as usize;
+    let row = read_u32(arena, off);
+    let key_len = read_u32(arena, off + 4) as usize;
+    let frag_len = read_u32(arena, off + 8) as usize;
+    let key = off + HEADER;
+    let frag = key + key_len;
+    (row, &arena[key..frag], &arena[frag..frag + frag_len])
 }
 
 /// An immutable, indexed table version.
 #[derive(Debug)]
 pub struct Table {
+    /// Per row: [`HEADER`], key, fragment.
     arena: Vec<u8>,
-    rows: Vec<Row>,
+    /// Arena offset of each row's entry.
+    entries: Vec<u64>,
     /// Per-row expiry (nanoseconds since the epoch); empty when the schema has no
     /// `isExpiration` field, so tables without expiry pay nothing.
     expires: Vec<i64>,
@@ -104,11 +123,11 @@ pub fn key_field(spec: &TableSpec, schema: &Schema) -> Result<(usize, KeyKind), 
 
 impl Table {
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.entries.is_empty()
     }
 
     pub fn kind(&self) -> KeyKind {
@@ -135,17 +154,13 @@ impl Table {
     /// The stored key of a row (normalised; lower-cased in a case-insensitive table).
     #[inline]
     pub fn key(&self, row: RowId) -> &[u8] {
-        let r = &self.rows[row as usize];
-        let start = r.key_off as usize;
-        &self.arena[start..start + r.key_len as usize]
+        entry_at(&self.arena, self.entries[row as usize]).1
     }
 
     /// The row's pre-rendered members: `"col":value,"col2":value2`.
     #[inline]
     pub fn fragment(&self, row: RowId) -> &[u8] {
-        let r = &self.rows[row as usize];
-        let start = r.key_off as usize + r.key_len as usize;
-        &self.arena[start..start + r.frag_len as usize]
+        entry_at(&self.arena, self.entries[row as usize]).2
     }
 
     #[inline]
@@ -158,22 +173,65 @@ impl Table {
     /// (at `now`, nanoseconds since the epoch) do not match.
     #[inline]
     pub fn get(&self, value: &[u8], now: i64, scratch: &mut Vec<u8>) -> Option<RowId> {
-        let KeyIndex::Exact {
-            index,
-            case_insensitive,
-        } = &self.key
-        else {
+        self.lookup(value, now, scratch).map(|(row, _)| row)
+    }
+
+    /// [`Table::get`] that also returns the row's fragment (read from the entry the probe
+    /// already loaded).
+    #[inline]
+    pub fn lookup(&self, value: &[u8], now: i64, scratch: &mut Vec<u8>) -> Option<(RowId, &[u8])> {
+        let KeyIndex::Exact { index, .. } = &self.key else {
             return None;
         };
-        let probe: &[u8] = if *case_insensitive && needs_folding(value) {
+        let probe = self.probe_key(value, scratch);
+        let arena = &self.arena;
+        let off = index.get(probe, |off| entry_at(arena, off).1)?;
+        let (row, _, frag) = entry_at(arena, off);
+        self.live(row, now).then_some((row, frag))
+    }
+
+    /// The bytes an exact lookup of `value` compares: `value` itself, or its folded form
+    /// (left in `scratch`) in a case-insensitive table.
+    #[inline]
+    fn probe_key<'v>(&self, value: &'v [u8], scratch: &'v mut Vec<u8>) -> &'v [u8] {
+        if self.case_insensitive() && needs_folding(value) {
             scratch.clear();
             fold_case(value, scratch);
             scratch
         } else {
             value
+        }
+    }
+
+    /// For an exact table, the hash a lookup of `value` will probe with, for
+    /// [`Table::prefetch_slot`] and [`Table::prefetch_entry`]; None for a CIDR table.
+    #[inline]
+    pub fn lookup_hash(&self, value: &[u8], scratch: &mut Vec<u8>) -> Option<u64> {
+        let KeyIndex::Exact { index, .. } = &self.key else {
+            return None;
         };
-        let row = index.get(probe, |r| self.key(r))?;
-        self.live(row, now).then_some(row)
+        Some(index.hash(self.probe_key(value, scratch)))
+    }
+
+    /// Starts loading the index slot a lookup with `hash` reads first. Prefetches only
+    /// change timing: a caller batching lookups issues these for many keys, then
+    /// [`Table::prefetch_entry`], then looks up, so the cache misses overlap.
+    #[inline]
+    pub fn prefetch_slot(&self, hash: u64) {
+        if let KeyIndex::Exact { index, .. } = &self.key {
+            index.prefetch_slot(hash);
+        }
+    }
+
+    /// Starts loading the arena entry a lookup with `hash` most likely ends at. Reads the
+    /// index slot, so call it after [`Table::prefetch_slot`] had time to land.
+    #[inline]
+    pub fn prefetch_entry(&self, hash: u64) {
+        if let KeyIndex::Exact { index, .. } = &self.key {
+            if let Some(off) = index.candidate(hash) {
+                crate::index::exact::prefetch(self.arena.as_ptr().wrapping_add(off as usize));
+            }
+        }
     }
 
     /// Calls `f` with the rows whose block contains `ip`: the most specific live one, or
@@ -214,7 +272,7 @@ impl Table {
             KeyIndex::Cidr { index, .. } => index.heap_bytes(),
         };
         self.arena.capacity()
-            + self.rows.capacity() * std::mem::size_of::<Row>()
+            + self.entries.capacity() * std::mem::size_of::<u64>()
             + self.expires.capacity() * 8
             + index
     }

@@ -40,6 +40,9 @@ pub struct ValueError {
 pub struct Extras {
     /// Nanoseconds of an `isExpiration` timestamp.
     pub expires_at: Option<i64>,
+    /// The block a `validate: cidr` string parsed to (the last one rendered), so a CIDR
+    /// primary key is not parsed twice.
+    pub cidr: Option<Cidr>,
 }
 
 /// Appends the normalised JSON of `cell` for `field` to `out`. On error `out` may hold a
@@ -70,7 +73,9 @@ pub fn render(
                 }
                 Cell::Missing => return Err(err("missing value".into())),
             };
-            check_string(&field.validate, s).map_err(err)?;
+            if let Some(c) = check_string(&field.validate, s).map_err(err)? {
+                extras.cidr = Some(c);
+            }
             write_str(out, s.as_bytes());
         }
         FieldType::Int | FieldType::SmallInt | FieldType::BigInt => {
@@ -220,9 +225,9 @@ pub fn render(
     Ok(())
 }
 
-/// The string checks of `validate` (§3). A CIDR value is returned normalised when it had
-/// host bits, so a primary key can be stored in canonical form.
-pub fn check_string(v: &Validate, s: &str) -> Result<(), String> {
+/// The string checks of `validate` (§3). A CIDR value is returned parsed (normalised),
+/// so a primary key can be stored in canonical form without parsing it again.
+pub fn check_string(v: &Validate, s: &str) -> Result<Option<Cidr>, String> {
     if let Some(allow) = &v.allow {
         if !allow.iter().any(|a| a == s) {
             return Err(format!(
@@ -242,13 +247,13 @@ pub fn check_string(v: &Validate, s: &str) -> Result<(), String> {
         }
     }
     if let Some(fam) = v.cidr {
-        match Cidr::parse(s) {
-            Ok(c) if fam.accepts(c.is_ipv4()) => {}
-            Ok(_) => return Err(format!("{s:?} is not an {} CIDR block", fam.name())),
-            Err(e) => return Err(format!("{s:?} is not a CIDR block: {e}")),
-        }
+        return match Cidr::parse(s) {
+            Ok(c) if fam.accepts(c.is_ipv4()) => Ok(Some(c)),
+            Ok(_) => Err(format!("{s:?} is not an {} CIDR block", fam.name())),
+            Err(e) => Err(format!("{s:?} is not a CIDR block: {e}")),
+        };
     }
-    Ok(())
+    Ok(None)
 }
 
 fn parse_time(formats: &[TimeFormat], cell: Cell<'_>) -> Result<i64, String> {
