@@ -13,6 +13,7 @@
 pub mod api;
 pub mod definitions;
 pub mod iam;
+pub mod lowprio;
 pub mod sync;
 
 pub mod alarms;

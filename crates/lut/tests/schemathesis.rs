@@ -69,6 +69,8 @@ fn openapi_document_holds_for_generated_requests() {
         .args(["--max-examples", MAX_EXAMPLES, "--seed", "20261205", "-w", "1"])
         .args(["--exclude-path-regex", "^/api/v1/destinations/\\{id\\}/test$"])
         .args(["--request-timeout", "30"])
+        // Its cache of found crashes goes to the temp dir, not into the source tree.
+        .current_dir(dir.path())
         .env("NO_COLOR", "1")
         .env("SCHEMATHESIS_TELEMETRY", "false")
         .env("NO_PROXY", "127.0.0.1,localhost")

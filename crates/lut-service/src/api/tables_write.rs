@@ -82,6 +82,13 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f).await.map_err(internal)?
 }
 
+/// Builds a table on a low-priority thread (see [`crate::lowprio`]).
+async fn building<T: Send + 'static>(
+    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    crate::lowprio::run(f).await.map_err(ApiError::internal)?
+}
+
 /// Brings the registry in step with the catalog for `names`, through the server's engine.
 async fn reload(st: &AppState, names: &[String]) -> ApiResult<()> {
     for n in names {
@@ -505,7 +512,7 @@ pub async fn upload(
     let sha = hex::encode(hasher.finalize());
     let (spec, schema) = (Arc::new(spec), Arc::new(schema));
     let (sp, sc, path) = (spec.clone(), schema.clone(), tmp.clone());
-    let built = blocking(move || {
+    let built = building(move || {
         file.sync_all().map_err(internal)?;
         drop(file);
         let f = std::fs::File::open(&path).map_err(internal)?;

@@ -227,7 +227,8 @@ async fn make_live(
     pin: bool,
 ) -> ApiResult<Value> {
     let st2 = st.clone();
-    tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
+    // The version is built here: at low priority, so a rollback does not slow enrichment.
+    crate::lowprio::run(move || -> Result<Value, ApiError> {
         let cat = st2.catalog.as_ref();
         let rec = cat.table(&name)?.ok_or_else(|| ApiError::no_table(&name))?;
         let target = match version {

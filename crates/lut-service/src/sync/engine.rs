@@ -394,7 +394,8 @@ impl SyncEngine {
         let opts = BuildOptions {
             max_uncompressed_bytes: self.settings.limits.max_uncompressed_bytes,
         };
-        let res = tokio::task::spawn_blocking(move || {
+        // Low priority: a build must not take CPU from enrichment (see `lowprio`).
+        let res = crate::lowprio::run(move || {
             let file = std::fs::File::open(&path).map_err(|e| {
                 BuildFailure::Unreadable(format!("cannot open {}: {e}", path.display()))
             })?;
