@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 
 use lut_core::project::Project;
 use lut_store::blobs::BlobStore;
-use lut_store::{Actor, Catalog, DefinitionChange, NewAuditEntry, NewVersion, TableRecord};
+use lut_store::{
+    Actor, Catalog, DefinitionChange, NewAuditEntry, NewVersion, SchemaRecord, TableRecord,
+};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -151,18 +153,39 @@ impl Plan {
         blobs: &BlobStore,
         audit: &[NewAuditEntry],
     ) -> Result<(), DefinitionError> {
-        let mut staged = self.staged.into_iter();
-        while let Some((tmp, sha)) = staged.next() {
-            if let Err(e) = blobs.put_file(&tmp, &sha) {
-                for (t, _) in staged {
-                    let _ = std::fs::remove_file(t);
-                }
-                return Err(e.into());
-            }
-        }
+        store_staged(self.staged, blobs)?;
         catalog.apply_audited(&self.change, audit)?;
         Ok(())
     }
+
+    /// [`Plan::commit_audited`] storing `schema` in the same transaction: a stored schema
+    /// and the tables re-applied with it change together or not at all.
+    pub fn commit_with_schema(
+        self,
+        catalog: &dyn Catalog,
+        blobs: &BlobStore,
+        schema: &SchemaRecord,
+        audit: &[NewAuditEntry],
+    ) -> Result<(), DefinitionError> {
+        store_staged(self.staged, blobs)?;
+        catalog.put_schema_audited(schema, &self.change, audit)?;
+        Ok(())
+    }
+}
+
+/// Moves staged data into the blob store (before the catalog transaction that makes it
+/// live); on a failure the rest of the staged files are removed.
+fn store_staged(staged: Vec<(PathBuf, String)>, blobs: &BlobStore) -> Result<(), DefinitionError> {
+    let mut staged = staged.into_iter();
+    while let Some((tmp, sha)) = staged.next() {
+        if let Err(e) = blobs.put_file(&tmp, &sha) {
+            for (t, _) in staged {
+                let _ = std::fs::remove_file(t);
+            }
+            return Err(e.into());
+        }
+    }
+    Ok(())
 }
 
 /// Compares `p` (loaded without errors) with the catalog; see the module docs.
