@@ -336,3 +336,87 @@ async fn stored_schemas_put_reapply_and_delete() {
 
     s.shutdown().await;
 }
+
+/// Two tables on one schema: an update that breaks only one of them changes neither, and a
+/// table defined with its own copy is brought back in line by the next schema PUT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_failing_table_blocks_the_whole_schema_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("lut-data");
+    let s = start_with(&data, |_| {}).await;
+    s.json(
+        put_yaml(&s, PATH, Some(&s.manage), "application/yaml", SCHEMA),
+        StatusCode::CREATED,
+    )
+    .await;
+    // `by_name` keys on the `name` field; `accounts` on `accountId`.
+    let by_name = SPEC
+        .replace("LookupName: accounts", "LookupName: by_name")
+        .replace("PrimaryKey: accountId", "PrimaryKey: name");
+    for spec in [SPEC.to_string(), by_name.clone()] {
+        s.json(
+            s.post("/api/v1/tables", Some(&s.manage))
+                .jbody(&json!({ "spec": spec })),
+            StatusCode::CREATED,
+        )
+        .await;
+    }
+    let list = s
+        .json(s.get("/api/v1/schemas", Some(&s.read)), StatusCode::OK)
+        .await;
+    assert_eq!(
+        list["schemas"],
+        json!([{"name": NAME, "stored": true, "tables": ["accounts", "by_name"]}])
+    );
+
+    // Without `name`: fine for `accounts`, not for `by_name`: 422 naming only `by_name`.
+    let no_name = "schema: Custom.Accounts\nfields:\n  - name: accountId\n    type: string\n    required: true\n";
+    let e = s
+        .json(
+            put_yaml(&s, PATH, Some(&s.manage), "application/yaml", no_name),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    let failed = e["error"]["details"]["tables"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{e}");
+    assert_eq!(failed[0]["table"], "by_name");
+    assert!(e["error"]["message"].as_str().unwrap().contains("by_name"));
+    for t in ["accounts", "by_name"] {
+        let x = s
+            .json(
+                s.get(&format!("/api/v1/tables/{t}/export"), Some(&s.read)),
+                StatusCode::OK,
+            )
+            .await;
+        assert_eq!(x["schema_yaml"], SCHEMA, "{t} changed");
+    }
+    assert_eq!(stored_yaml(&s).await["yaml"], SCHEMA);
+
+    // A table updated with its own copy: the stored schema is still what GET shows, and the
+    // next schema PUT (same YAML, so `changed: false`) re-applies it to that table only.
+    let own = format!("{SCHEMA}  - name: extra\n    type: string\n");
+    s.json(
+        s.req(Method::PUT, "/api/v1/tables/accounts", Some(&s.manage))
+            .jbody(&json!({ "spec": SPEC, "schema": own })),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(stored_yaml(&s).await["yaml"], SCHEMA);
+    assert_eq!(export(&s).await["schema_yaml"], own.as_str());
+    let v = s
+        .json(
+            put_yaml(&s, PATH, Some(&s.manage), "application/yaml", SCHEMA),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(v["changed"], false);
+    let actions: Vec<(&str, &str)> = v["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["table"].as_str().unwrap(), t["action"].as_str().unwrap()))
+        .collect();
+    assert_eq!(actions, [("accounts", "change"), ("by_name", "same")]);
+    assert_eq!(export(&s).await["schema_yaml"], SCHEMA);
+    s.shutdown().await;
+}
