@@ -82,6 +82,10 @@ pub struct PlanOptions<'a> {
     pub prune: bool,
     /// The `source` recorded for a version built from a data file.
     pub source_for: &'a dyn Fn(&Path) -> String,
+    /// Keep an existing table's enabled flag instead of taking the spec's `Enabled`: a
+    /// stored schema's update re-applies tables to change their schema, not to re-enable
+    /// one disabled over the API.
+    pub keep_enabled: bool,
 }
 
 /// The computed plan, with data staged in the blob store's temp area.
@@ -224,7 +228,10 @@ pub fn plan(
             let old = existing.get(&t.spec.name);
             let record = TableRecord {
                 name: t.spec.name.clone(),
-                enabled: t.spec.enabled,
+                enabled: match old {
+                    Some(o) if opts.keep_enabled => o.enabled,
+                    _ => t.spec.enabled,
+                },
                 spec_yaml,
                 schema_name: schema.name.clone(),
                 schema_yaml,

@@ -403,6 +403,12 @@ async fn one_failing_table_blocks_the_whole_schema_update() {
     .await;
     assert_eq!(stored_yaml(&s).await["yaml"], SCHEMA);
     assert_eq!(export(&s).await["schema_yaml"], own.as_str());
+    // Disabled over the API: the re-apply below changes its schema, not whether it runs.
+    s.json(
+        s.post("/api/v1/tables/accounts/disable", Some(&s.manage)),
+        StatusCode::OK,
+    )
+    .await;
     let v = s
         .json(
             put_yaml(&s, PATH, Some(&s.manage), "application/yaml", SCHEMA),
@@ -418,5 +424,12 @@ async fn one_failing_table_blocks_the_whole_schema_update() {
         .collect();
     assert_eq!(actions, [("accounts", "change"), ("by_name", "same")]);
     assert_eq!(export(&s).await["schema_yaml"], SCHEMA);
+    let t = s
+        .json(
+            s.get("/api/v1/tables/accounts", Some(&s.read)),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(t["enabled"], false, "{t}");
     s.shutdown().await;
 }

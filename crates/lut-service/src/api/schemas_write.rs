@@ -158,6 +158,7 @@ pub async fn put_schema(
             &PlanOptions {
                 prune: false,
                 source_for: &source_for,
+                keep_enabled: true,
             },
         )
         .map_err(internal)?;

@@ -220,6 +220,7 @@ pub async fn apply(
             &PlanOptions {
                 prune: q.prune,
                 source_for: &source_for,
+                keep_enabled: false,
             },
         )
         .map_err(internal)?;
@@ -372,6 +373,7 @@ async fn put_definition(
             &PlanOptions {
                 prune: false,
                 source_for: &source_for,
+                keep_enabled: false,
             },
         )
         .map_err(internal)?;
