@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 
 use lut_core::project::Project;
 use lut_store::blobs::BlobStore;
-use lut_store::{Actor, Catalog, DefinitionChange, NewAuditEntry, NewVersion, TableRecord};
+use lut_store::{
+    Actor, Catalog, DefinitionChange, NewAuditEntry, NewVersion, SchemaRecord, TableRecord,
+};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -80,6 +82,10 @@ pub struct PlanOptions<'a> {
     pub prune: bool,
     /// The `source` recorded for a version built from a data file.
     pub source_for: &'a dyn Fn(&Path) -> String,
+    /// Keep an existing table's enabled flag instead of taking the spec's `Enabled`: a
+    /// stored schema's update re-applies tables to change their schema, not to re-enable
+    /// one disabled over the API.
+    pub keep_enabled: bool,
 }
 
 /// The computed plan, with data staged in the blob store's temp area.
@@ -151,18 +157,39 @@ impl Plan {
         blobs: &BlobStore,
         audit: &[NewAuditEntry],
     ) -> Result<(), DefinitionError> {
-        let mut staged = self.staged.into_iter();
-        while let Some((tmp, sha)) = staged.next() {
-            if let Err(e) = blobs.put_file(&tmp, &sha) {
-                for (t, _) in staged {
-                    let _ = std::fs::remove_file(t);
-                }
-                return Err(e.into());
-            }
-        }
+        store_staged(self.staged, blobs)?;
         catalog.apply_audited(&self.change, audit)?;
         Ok(())
     }
+
+    /// [`Plan::commit_audited`] storing `schema` in the same transaction: a stored schema
+    /// and the tables re-applied with it change together or not at all.
+    pub fn commit_with_schema(
+        self,
+        catalog: &dyn Catalog,
+        blobs: &BlobStore,
+        schema: &SchemaRecord,
+        audit: &[NewAuditEntry],
+    ) -> Result<(), DefinitionError> {
+        store_staged(self.staged, blobs)?;
+        catalog.put_schema_audited(schema, &self.change, audit)?;
+        Ok(())
+    }
+}
+
+/// Moves staged data into the blob store (before the catalog transaction that makes it
+/// live); on a failure the rest of the staged files are removed.
+fn store_staged(staged: Vec<(PathBuf, String)>, blobs: &BlobStore) -> Result<(), DefinitionError> {
+    let mut staged = staged.into_iter();
+    while let Some((tmp, sha)) = staged.next() {
+        if let Err(e) = blobs.put_file(&tmp, &sha) {
+            for (t, _) in staged {
+                let _ = std::fs::remove_file(t);
+            }
+            return Err(e.into());
+        }
+    }
+    Ok(())
 }
 
 /// Compares `p` (loaded without errors) with the catalog; see the module docs.
@@ -201,7 +228,10 @@ pub fn plan(
             let old = existing.get(&t.spec.name);
             let record = TableRecord {
                 name: t.spec.name.clone(),
-                enabled: t.spec.enabled,
+                enabled: match old {
+                    Some(o) if opts.keep_enabled => o.enabled,
+                    _ => t.spec.enabled,
+                },
                 spec_yaml,
                 schema_name: schema.name.clone(),
                 schema_yaml,

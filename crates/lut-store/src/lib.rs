@@ -8,11 +8,13 @@
 //!   it live, so a crash never leaves a live version without its data.
 //! - [`DataDir`]: the directory layout tying the two together.
 //! - [`audit`]: the append-only log of who changed what.
+//! - [`schemas`]: schemas stored by name, apart from the tables using them.
 
 pub mod audit;
 pub mod blobs;
 pub mod datadir;
 pub mod migrations;
+pub mod schemas;
 pub mod secrets;
 pub mod sqlite;
 pub mod tokens;
@@ -23,6 +25,7 @@ pub use audit::{Actor, AuditFilter, AuditRecord, NewAuditEntry};
 pub use blobs::BlobStore;
 pub use datadir::{now_millis, DataDir};
 pub use migrations::SCHEMA_VERSION;
+pub use schemas::SchemaRecord;
 pub use secrets::SecretKey;
 pub use sqlite::SqliteCatalog;
 
@@ -253,6 +256,20 @@ pub trait Catalog: Send + Sync {
     /// [`Catalog::apply`] appending `audit` entries in the same transaction: the change
     /// and its record are committed together or not at all.
     fn apply_audited(&self, change: &DefinitionChange, audit: &[NewAuditEntry]) -> Result<()>;
+    /// Stores `schema` (insert or replace by name) and applies `change` (the tables
+    /// re-applied with it) and `audit` in one transaction.
+    fn put_schema_audited(
+        &self,
+        schema: &SchemaRecord,
+        change: &DefinitionChange,
+        audit: &[NewAuditEntry],
+    ) -> Result<()>;
+    fn schema(&self, name: &str) -> Result<Option<SchemaRecord>>;
+    /// Every stored schema, by name.
+    fn schemas(&self) -> Result<Vec<SchemaRecord>>;
+    /// Deletes a stored schema (with `audit`, when it existed); whether it existed.
+    /// `Conflict` while a table's `schema_name` names it.
+    fn delete_schema_audited(&self, name: &str, audit: &[NewAuditEntry]) -> Result<bool>;
     fn tables(&self) -> Result<Vec<TableRecord>>;
     fn table(&self, name: &str) -> Result<Option<TableRecord>>;
     fn set_enabled(&self, name: &str, enabled: bool) -> Result<()>;

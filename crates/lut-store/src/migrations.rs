@@ -156,6 +156,16 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     "#,
+    // 7: stored schemas (lut_store::schemas). No foreign key from tables.schema_name: a
+    // table may carry its own copy of a schema that was never stored.
+    r#"
+    CREATE TABLE schemas (
+        name       TEXT PRIMARY KEY NOT NULL,
+        yaml       TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this lut writes.

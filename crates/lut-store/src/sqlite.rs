@@ -119,65 +119,50 @@ impl SqliteCatalog {
 
 impl Catalog for SqliteCatalog {
     fn apply_audited(&self, change: &DefinitionChange, audit: &[NewAuditEntry]) -> Result<()> {
-        if let Some(name) = change
-            .upsert
-            .iter()
-            .map(|t| &t.name)
-            .find(|n| change.delete.contains(n))
-        {
-            return Err(StoreError::Conflict(format!(
-                "table {name:?} is both defined and deleted in one change"
-            )));
-        }
         self.write(|tx| {
-            for t in &change.upsert {
-                // created_at, the live pointer and the pin survive a redefinition.
-                tx.execute(
-                    &format!(
-                        "INSERT INTO tables ({TABLE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                         ON CONFLICT(name) DO UPDATE SET
-                             enabled = excluded.enabled,
-                             spec_yaml = excluded.spec_yaml,
-                             schema_name = excluded.schema_name,
-                             schema_yaml = excluded.schema_yaml,
-                             source_kind = excluded.source_kind,
-                             updated_at = excluded.updated_at"
-                    ),
-                    params![
-                        t.name,
-                        t.enabled,
-                        t.spec_yaml,
-                        t.schema_name,
-                        t.schema_yaml,
-                        t.source_kind,
-                        t.created_at,
-                        t.updated_at
-                    ],
-                )?;
-            }
-            let now = now_millis();
-            for name in &change.delete {
-                // Versions and checks go with it (ON DELETE CASCADE).
-                if tx.execute("DELETE FROM tables WHERE name = ?1", [name])? == 0 {
-                    return Err(StoreError::NoSuchTable(name.clone()));
-                }
-                // Its open errors can no longer be resolved by a successful check.
-                tx.execute(
-                    "UPDATE system_errors SET resolved_at = ?2
-                     WHERE table_name = ?1 AND resolved_at IS NULL",
-                    params![name, now],
-                )?;
-            }
-            for v in &change.versions {
-                let id = insert_version(tx, v)?;
-                set_live_pointer(tx, &v.table, id)?;
-                // Data the user applies explicitly replaces a rollback: unpin.
-                tx.execute("UPDATE tables SET pinned = 0 WHERE name = ?1", [&v.table])?;
-            }
+            apply_change(tx, change)?;
             for e in audit {
                 crate::audit::append(tx, e)?;
             }
             Ok(())
+        })
+    }
+
+    fn put_schema_audited(
+        &self,
+        schema: &crate::schemas::SchemaRecord,
+        change: &DefinitionChange,
+        audit: &[NewAuditEntry],
+    ) -> Result<()> {
+        // One transaction: the stored schema and the tables re-applied with it change
+        // together or not at all.
+        self.write(|tx| {
+            crate::schemas::put(tx, schema)?;
+            apply_change(tx, change)?;
+            for e in audit {
+                crate::audit::append(tx, e)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn schema(&self, name: &str) -> Result<Option<crate::schemas::SchemaRecord>> {
+        self.read(|c| crate::schemas::get(c, name))
+    }
+
+    fn schemas(&self) -> Result<Vec<crate::schemas::SchemaRecord>> {
+        self.read(crate::schemas::list)
+    }
+
+    fn delete_schema_audited(&self, name: &str, audit: &[NewAuditEntry]) -> Result<bool> {
+        self.write(|tx| {
+            let deleted = crate::schemas::delete(tx, name)?;
+            if deleted {
+                for e in audit {
+                    crate::audit::append(tx, e)?;
+                }
+            }
+            Ok(deleted)
         })
     }
 
@@ -745,4 +730,64 @@ impl Catalog for SqliteCatalog {
             Ok(())
         })
     }
+}
+
+/// Writes a [`DefinitionChange`] inside `tx` (shared by `apply_audited` and
+/// `put_schema_audited`).
+fn apply_change(tx: &Transaction<'_>, change: &DefinitionChange) -> Result<()> {
+    if let Some(name) = change
+        .upsert
+        .iter()
+        .map(|t| &t.name)
+        .find(|n| change.delete.contains(n))
+    {
+        return Err(StoreError::Conflict(format!(
+            "table {name:?} is both defined and deleted in one change"
+        )));
+    }
+    for t in &change.upsert {
+        // created_at, the live pointer and the pin survive a redefinition.
+        tx.execute(
+            &format!(
+                "INSERT INTO tables ({TABLE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT(name) DO UPDATE SET
+                         enabled = excluded.enabled,
+                         spec_yaml = excluded.spec_yaml,
+                         schema_name = excluded.schema_name,
+                         schema_yaml = excluded.schema_yaml,
+                         source_kind = excluded.source_kind,
+                         updated_at = excluded.updated_at"
+            ),
+            params![
+                t.name,
+                t.enabled,
+                t.spec_yaml,
+                t.schema_name,
+                t.schema_yaml,
+                t.source_kind,
+                t.created_at,
+                t.updated_at
+            ],
+        )?;
+    }
+    let now = now_millis();
+    for name in &change.delete {
+        // Versions and checks go with it (ON DELETE CASCADE).
+        if tx.execute("DELETE FROM tables WHERE name = ?1", [name])? == 0 {
+            return Err(StoreError::NoSuchTable(name.clone()));
+        }
+        // Its open errors can no longer be resolved by a successful check.
+        tx.execute(
+            "UPDATE system_errors SET resolved_at = ?2
+                 WHERE table_name = ?1 AND resolved_at IS NULL",
+            params![name, now],
+        )?;
+    }
+    for v in &change.versions {
+        let id = insert_version(tx, v)?;
+        set_live_pointer(tx, &v.table, id)?;
+        // Data the user applies explicitly replaces a rollback: unpin.
+        tx.execute("UPDATE tables SET pinned = 0 WHERE name = ?1", [&v.table])?;
+    }
+    Ok(())
 }

@@ -38,6 +38,9 @@ enum Command {
     /// List and inspect the tables in the data directory.
     #[command(subcommand)]
     Tables(cmd::tables::Command),
+    /// List and show schemas (stored ones and the copies kept with tables).
+    #[command(subcommand)]
+    Schemas(cmd::schemas::Command),
     /// Check synced tables' sources now (or keep checking with --watch).
     Sync(cmd::sync::Args),
     /// Show system errors (`lut errors ack ID` acknowledges one).
@@ -73,6 +76,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => cmd::validate::run(args),
         Command::Apply(args) => cmd::apply::run(&dd, args),
         Command::Tables(c) => cmd::tables::run(&dd, c),
+        Command::Schemas(c) => cmd::schemas::run(&dd, c),
         Command::Sync(args) => cmd::sync::run(&dd, args),
         Command::Errors(args) => cmd::errors::run(&dd, args),
         Command::Destinations(c) => cmd::destinations::run(&dd, c),

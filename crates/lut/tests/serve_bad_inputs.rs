@@ -161,9 +161,17 @@ async fn bad_inputs_are_refused_with_the_error_envelope_and_change_nothing() {
     .await;
     refused(
         &s,
-        s.post("/api/v1/tables", m).jbody(&json!({"spec": "x"})),
+        s.post("/api/v1/tables", m).jbody(&json!({"schema": "y"})),
         StatusCode::UNPROCESSABLE_ENTITY,
         "bad_request",
+    )
+    .await;
+    // `schema` may be left out (the stored schema is used), so this one reaches the loader.
+    refused(
+        &s,
+        s.post("/api/v1/tables", m).jbody(&json!({"spec": "x"})),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid",
     )
     .await;
 

@@ -47,6 +47,8 @@ pub const ACTIONS: &[(&str, &str, &str)] = &[
         "table.test_connection",
     ),
     ("post", "/api/v1/errors/{id}/ack", "error.ack"),
+    ("put", "/api/v1/schemas/{name}", "schema.put"),
+    ("delete", "/api/v1/schemas/{name}", "schema.delete"),
     ("post", "/api/v1/destinations", "destination.create"),
     ("delete", "/api/v1/destinations/{id}", "destination.delete"),
     ("post", "/api/v1/destinations/{id}/test", "destination.test"),

@@ -21,6 +21,7 @@ mod openapi_shapes;
 pub mod request;
 pub mod routes;
 mod schemas;
+mod schemas_write;
 pub mod tables_write;
 pub mod tls;
 pub mod versions;
@@ -99,6 +100,7 @@ pub fn router(state: AppState) -> Router {
         .merge(tables_write::routes(state.clone()))
         .merge(versions::routes(state.clone()))
         .merge(schemas::routes(state.clone()))
+        .merge(schemas_write::routes(state.clone()))
         .merge(destinations_api::routes(state.clone()))
         .merge(iam_api::routes(state.clone()))
         .merge(audit::routes(state.clone()))

@@ -143,9 +143,21 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
         "get",
         "/api/v1/schemas",
         "read",
-        "Schemas stored with tables",
+        "Stored schemas and those kept with tables",
     ),
     ("get", "/api/v1/schemas/{name}", "read", "One schema's YAML"),
+    (
+        "put",
+        "/api/v1/schemas/{name}",
+        "manage",
+        "Store a schema (YAML body) and re-apply the tables using it (422 per-table diagnostics)",
+    ),
+    (
+        "delete",
+        "/api/v1/schemas/{name}",
+        "manage",
+        "Delete a stored schema (409 while a table uses it)",
+    ),
     (
         "post",
         "/api/v1/schemas/validate",

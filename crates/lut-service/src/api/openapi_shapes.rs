@@ -132,10 +132,10 @@ fn plan() -> Value {
 
 fn definition() -> Value {
     json!({
-        "type": "object", "required": ["spec", "schema"], "additionalProperties": false,
+        "type": "object", "required": ["spec"], "additionalProperties": false,
         "properties": {
             "spec": {"type": "string", "description": "panther_analysis_tool lookup-table spec (YAML)"},
-            "schema": {"type": "string", "description": "Panther custom schema (YAML)"},
+            "schema": {"type": "string", "description": "Panther custom schema (YAML); without it, the stored schema the spec names"},
         },
     })
 }
@@ -300,11 +300,27 @@ pub fn shape(method: &str, path: &str) -> Option<Shape> {
         )),
         ("get", "/api/v1/schemas") => ok(list_of(
             "schemas",
-            obj(&["name", "tables"], json!({"name": string()})),
+            obj(
+                &["name", "stored", "tables"],
+                json!({"name": string(), "stored": boolean(),
+                       "tables": {"type": "array", "items": string()}}),
+            ),
         )),
         ("get", "/api/v1/schemas/{name}") => ok(obj(
-            &["name", "yaml", "tables"],
-            json!({"name": string(), "yaml": string()}),
+            &["name", "yaml", "stored", "tables"],
+            json!({"name": string(), "yaml": string(), "stored": boolean(),
+                   "created_at": nullable("integer"), "updated_at": nullable("integer"),
+                   "tables": {"type": "array", "items": string()}}),
+        )),
+        ("put", "/api/v1/schemas/{name}") => ok(obj(
+            &["schema", "created", "changed", "tables"],
+            json!({"schema": string(), "created": boolean(), "changed": boolean(),
+                   "tables": plan()}),
+        ))
+        .body("application/yaml", string()),
+        ("delete", "/api/v1/schemas/{name}") => ok(obj(
+            &["schema", "deleted"],
+            json!({"schema": string(), "deleted": {"const": true}}),
         )),
         ("post", "/api/v1/schemas/validate") => ok(obj(
             &["valid", "diagnostics"],

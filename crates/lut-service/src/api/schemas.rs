@@ -1,5 +1,6 @@
-//! Log types (built-in Panther names plus every one a table references), schemas stored
-//! with tables, and schema validation.
+//! Log types (built-in Panther names plus every one a table references), reading schemas
+//! (stored ones and the copies kept with tables), and schema validation. Changing stored
+//! schemas is in [`super::schemas_write`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -62,40 +63,57 @@ pub async fn log_types(State(st): State<AppState>) -> ApiResult<Json<Value>> {
     Ok(Json(json!({ "log_types": list })))
 }
 
+/// Every schema: the stored ones (`stored: true`, possibly used by no table yet) and those
+/// only kept as a table's own copy, each with the tables using it.
 pub async fn list_schemas(State(st): State<AppState>) -> ApiResult<Json<Value>> {
     let v = db(&st, |cat| {
-        let mut by: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut by: BTreeMap<String, (bool, Vec<String>)> = BTreeMap::new();
+        for s in cat.schemas()? {
+            by.entry(s.name).or_default().0 = true;
+        }
         for t in cat.tables()? {
-            by.entry(t.schema_name.clone()).or_default().push(t.name);
+            by.entry(t.schema_name.clone()).or_default().1.push(t.name);
         }
         Ok(by
             .into_iter()
-            .map(|(name, tables)| json!({ "name": name, "tables": tables }))
+            .map(|(name, (stored, tables))| {
+                json!({ "name": name, "stored": stored, "tables": tables })
+            })
             .collect::<Vec<_>>())
     })
     .await?;
     Ok(Json(json!({ "schemas": v })))
 }
 
-/// The schema YAML stored with the tables using it (the most recently defined one).
+/// One schema's YAML: the stored schema when there is one (a schema PUT re-applies it to
+/// every table using it, so their copies are equal), otherwise the copy kept with the most
+/// recently defined table using it.
 pub async fn get_schema(
     State(st): State<AppState>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let v = db(&st, move |cat| {
+        let stored = cat.schema(&name)?;
         let mut tables: Vec<_> = cat
             .tables()?
             .into_iter()
             .filter(|t| t.schema_name == name)
             .collect();
         tables.sort_by_key(|t| std::cmp::Reverse(t.updated_at));
-        let Some(first) = tables.first() else {
-            return Err(ApiError::not_found(format!("no schema named {name:?}"))
-                .with_details(json!({ "schema": name })));
+        let yaml = match (&stored, tables.first()) {
+            (Some(s), _) => s.yaml.clone(),
+            (None, Some(t)) => t.schema_yaml.clone(),
+            (None, None) => {
+                return Err(ApiError::not_found(format!("no schema named {name:?}"))
+                    .with_details(json!({ "schema": name })))
+            }
         };
         Ok(json!({
             "name": name,
-            "yaml": first.schema_yaml,
+            "yaml": yaml,
+            "stored": stored.is_some(),
+            "created_at": stored.as_ref().map(|s| s.created_at),
+            "updated_at": stored.as_ref().map(|s| s.updated_at),
             "tables": tables.iter().map(|t| &t.name).collect::<Vec<_>>(),
         }))
     })
@@ -110,12 +128,9 @@ pub struct ValidateQuery {
     file: Option<String>,
 }
 
-/// Validates a schema sent as YAML text: 200 with `valid: true` (and any warnings), or
-/// 422 with the diagnostics (file, line, column, path, code, message).
-pub async fn validate(Query(q): Query<ValidateQuery>, body: String) -> impl IntoResponse {
-    let file = q.file.unwrap_or_else(|| "schema.yml".into());
-    let (schema, diags) = lut_core::schema::parse_schema(&body, Some(std::path::Path::new(&file)));
-    let list: Vec<Value> = diags
+/// Diagnostics of a schema as JSON, reported against `file`.
+pub(super) fn diagnostics_json(file: &str, diags: &lut_core::diag::Diagnostics) -> Vec<Value> {
+    diags
         .iter()
         .map(|d| {
             json!({
@@ -128,18 +143,40 @@ pub async fn validate(Query(q): Query<ValidateQuery>, body: String) -> impl Into
                 "message": d.message,
             })
         })
-        .collect();
-    let valid = schema.is_some() && !diags.has_errors();
-    let name = schema.map(|s| s.name);
-    if !valid {
-        // The uniform error envelope; the diagnostics are its details.
-        return ApiError::new(
+        .collect()
+}
+
+/// Parses schema YAML: the schema, or the 422 (uniform envelope, the diagnostics as its
+/// details) that `validate` and a schema PUT answer.
+pub(super) fn parse(
+    text: &str,
+    file: &str,
+) -> Result<(lut_core::schema::Schema, Vec<Value>), ApiError> {
+    let (schema, diags) = lut_core::schema::parse_schema(text, Some(std::path::Path::new(file)));
+    let list = diagnostics_json(file, &diags);
+    match schema {
+        Some(s) if !diags.has_errors() => Ok((s, list)),
+        schema => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid",
             format!("{file} is not a valid schema"),
         )
-        .with_details(json!({"valid": false, "schema": name, "diagnostics": list}))
-        .into_response();
+        .with_details(json!({
+            "valid": false,
+            "schema": schema.map(|s| s.name),
+            "diagnostics": list,
+        }))),
     }
-    Json(json!({"valid": true, "schema": name, "diagnostics": list})).into_response()
+}
+
+/// Validates a schema sent as YAML text: 200 with `valid: true` (and any warnings), or
+/// 422 with the diagnostics (file, line, column, path, code, message).
+pub async fn validate(Query(q): Query<ValidateQuery>, body: String) -> impl IntoResponse {
+    let file = q.file.unwrap_or_else(|| "schema.yml".into());
+    match parse(&body, &file) {
+        Ok((schema, list)) => {
+            Json(json!({"valid": true, "schema": schema.name, "diagnostics": list})).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
 }

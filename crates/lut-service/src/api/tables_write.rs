@@ -66,17 +66,17 @@ pub fn manage_routes() -> Router<AppState> {
         .route("/api/v1/tables/{name}/data", put(upload))
 }
 
-fn blobs(st: &AppState) -> ApiResult<BlobStore> {
+pub(super) fn blobs(st: &AppState) -> ApiResult<BlobStore> {
     BlobStore::open(&st.config.data_dir.join(lut_store::datadir::BLOBS_DIR))
         .map_err(|e| ApiError::internal(e.to_string()))
 }
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
+pub(super) fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(e.to_string())
 }
 
 /// Runs blocking work (catalog, files) off the async threads.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> ApiResult<T> + Send + 'static,
 ) -> ApiResult<T> {
     tokio::task::spawn_blocking(f).await.map_err(internal)?
@@ -90,7 +90,7 @@ async fn building<T: Send + 'static>(
 }
 
 /// Brings the registry in step with the catalog for `names`, through the server's engine.
-async fn reload(st: &AppState, names: &[String]) -> ApiResult<()> {
+pub(super) async fn reload(st: &AppState, names: &[String]) -> ApiResult<()> {
     for n in names {
         st.engine.reload_table(n).await?;
     }
@@ -104,7 +104,7 @@ fn spec_options(st: &AppState) -> SpecOptions {
 }
 
 /// A temp directory in the blob store's temp area, removed on drop.
-struct Scratch(PathBuf);
+pub(super) struct Scratch(pub(super) PathBuf);
 
 impl Drop for Scratch {
     fn drop(&mut self) {
@@ -143,7 +143,7 @@ fn write_files(dir: &FsPath, files: &BTreeMap<String, String>) -> ApiResult<()> 
 }
 
 /// Diagnostics as JSON with file names relative to the bundle.
-fn diagnostics_json(dir: &FsPath, diags: &[Diagnostic]) -> Vec<Value> {
+pub(super) fn diagnostics_json(dir: &FsPath, diags: &[Diagnostic]) -> Vec<Value> {
     diags
         .iter()
         .map(|d| {
@@ -227,6 +227,7 @@ pub async fn apply(
             &PlanOptions {
                 prune: q.prune,
                 source_for: &source_for,
+                keep_enabled: false,
             },
         )
         .map_err(internal)?;
@@ -259,8 +260,62 @@ pub async fn apply(
 pub struct Definition {
     /// The PAT-format spec YAML.
     spec: String,
-    /// The schema YAML.
-    schema: String,
+    /// The schema YAML; without it, the stored schema the spec's `Schema:` names.
+    #[serde(default)]
+    schema: Option<String>,
+}
+
+/// Loads `files` (specs and schemas) from a scratch directory exactly like `lut validate`,
+/// without data (a `Filename` table's data comes by upload, so its missing file is not an
+/// error): 422 with the diagnostics when invalid.
+pub(super) fn check_files(
+    st: &AppState,
+    blobs: &BlobStore,
+    files: &BTreeMap<String, String>,
+) -> ApiResult<(Scratch, Project)> {
+    let dir = scratch(blobs)?;
+    write_files(&dir.0, files)?;
+    let mut p = load(&dir.0, st, false);
+    let mut kept = lut_core::diag::Diagnostics::new();
+    for d in std::mem::take(&mut p.diagnostics).into_vec() {
+        if d.code != "missing-data-file" {
+            kept.push(d);
+        }
+    }
+    p.diagnostics = kept;
+    if p.diagnostics.has_errors() {
+        return Err(invalid(&dir.0, &p, "the definition is invalid"));
+    }
+    Ok((dir, p))
+}
+
+/// The schema YAML for a definition sent without one: the stored schema its spec names.
+/// `None` when the spec names none (or cannot be read): loading it alone then reports why.
+fn stored_schema_for(st: &AppState, spec: &str) -> ApiResult<Option<String>> {
+    let Some(name) = lut_core::yaml::parse(spec)
+        .ok()
+        .flatten()
+        .and_then(|n| n.get("Schema").and_then(|s| s.as_str()).map(str::to_string))
+    else {
+        return Ok(None);
+    };
+    match st.catalog.schema(&name)? {
+        Some(s) => Ok(Some(s.yaml)),
+        None => {
+            let message = format!(
+                "no schema named {name:?} is stored: send \"schema\" or PUT /api/v1/schemas/{name} first"
+            );
+            Err(
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", &message).with_details(
+                    json!({
+                        "schema": name,
+                        "diagnostics": [{"severity": "error", "code": "unknown-schema",
+                            "file": "spec.yml", "path": "Schema", "message": message}],
+                    }),
+                ),
+            )
+        }
+    }
 }
 
 /// Validates one spec + schema and applies it; `expect` is the table name of a PUT.
@@ -274,24 +329,15 @@ async fn put_definition(
     let st2 = st.clone();
     let (v, name) = blocking(move || {
         let blobs = blobs(&st2)?;
-        let dir = scratch(&blobs)?;
-        let files = BTreeMap::from([
-            ("spec.yml".to_string(), def.spec),
-            ("schema.yml".to_string(), def.schema),
-        ]);
-        write_files(&dir.0, &files)?;
-        // Data comes by upload: a Filename spec is checked without its file.
-        let mut p = load(&dir.0, &st2, false);
-        let mut kept = lut_core::diag::Diagnostics::new();
-        for d in std::mem::take(&mut p.diagnostics).into_vec() {
-            if d.code != "missing-data-file" {
-                kept.push(d);
-            }
+        let schema = match def.schema {
+            Some(s) => Some(s),
+            None => stored_schema_for(&st2, &def.spec)?,
+        };
+        let mut files = BTreeMap::from([("spec.yml".to_string(), def.spec)]);
+        if let Some(schema) = schema {
+            files.insert("schema.yml".to_string(), schema);
         }
-        p.diagnostics = kept;
-        if p.diagnostics.has_errors() {
-            return Err(invalid(&dir.0, &p, "the definition is invalid"));
-        }
+        let (dir, p) = check_files(&st2, &blobs, &files)?;
         let [t] = p.tables.as_slice() else {
             let msg = if p.skipped.is_empty() {
                 "the spec is not a lookup-table spec"
@@ -334,6 +380,7 @@ async fn put_definition(
             &PlanOptions {
                 prune: false,
                 source_for: &source_for,
+                keep_enabled: false,
             },
         )
         .map_err(internal)?;

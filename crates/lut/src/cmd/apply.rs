@@ -60,6 +60,7 @@ pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
         &PlanOptions {
             prune: args.prune,
             source_for: &source_for,
+            keep_enabled: false,
         },
     )
     .map_err(|e| anyhow::anyhow!(e))?;

@@ -7,6 +7,7 @@ pub mod destinations;
 pub mod enrich;
 pub mod errors;
 pub mod iam;
+pub mod schemas;
 pub mod serve;
 pub mod settings;
 pub mod state;
