@@ -5,10 +5,11 @@
 //! never blocked, and never see half of one version and half of another.
 //!
 //! Replaced snapshots are retired, not dropped: the registry keeps them until no reader
-//! holds them and frees them on a writer's time ([`Registry::reclaim`], also run by every
-//! publish). Otherwise the last reader to let go of a replaced snapshot would free the old
-//! table inside its enrichment batch — tens of milliseconds for a million rows, on the hot
-//! path of whichever request happened to finish last.
+//! holds them and then frees them on a thread of their own ([`Registry::reclaim`], also
+//! run by every publish). Otherwise the last reader to let go of a replaced snapshot would
+//! free the old table inside its enrichment batch, and a publish called from an async task
+//! would free it on a runtime worker — tens of milliseconds for a million rows, on the
+//! path of whatever request happened to be there.
 
 use std::sync::{Arc, Mutex};
 
@@ -37,19 +38,26 @@ impl Registry {
         }
     }
 
-    /// Frees retired snapshots no reader holds any more; returns how many are still held.
-    /// Call it from a writer or a background task, never from the enrichment path.
+    /// Frees retired snapshots no reader holds any more, on a short-lived thread of their
+    /// own, so the caller (an async task, a request) never pays for the free; returns how
+    /// many are still held.
     pub fn reclaim(&self) -> usize {
-        let freed: Vec<Arc<Snapshot>> = {
+        let (freed, held) = {
             let mut retired = self.retired.lock().unwrap_or_else(|e| e.into_inner());
             let (free, held): (Vec<_>, Vec<_>) =
                 retired.drain(..).partition(|s| Arc::strong_count(s) == 1);
             *retired = held;
-            free
+            (free, retired.len())
         };
-        // Dropped here, after the lock is released.
-        drop(freed);
-        self.retired.lock().unwrap_or_else(|e| e.into_inner()).len()
+        if !freed.is_empty() {
+            // A count of one means only this list held the snapshot, so nothing can take a
+            // new reference while the thread drops it. If no thread can be started, the
+            // error drops the closure and the snapshots are freed here instead.
+            let _ = std::thread::Builder::new()
+                .name("lut-reclaim".into())
+                .spawn(move || drop(freed));
+        }
+        held
     }
 
     fn retire(&self, old: Arc<Snapshot>) {
@@ -150,7 +158,12 @@ mod tests {
         // path.
         assert!(old_table.upgrade().is_some());
         assert_eq!(reg.reclaim(), 0);
-        assert!(old_table.upgrade().is_none(), "the writer freed it");
+        // Freed on a thread of its own, soon.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while old_table.upgrade().is_some() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(old_table.upgrade().is_none(), "the reclaim thread freed it");
         // Unheld snapshots are freed by the publish itself.
         reg.swap_table(version(3));
         assert_eq!(reg.reclaim(), 0);

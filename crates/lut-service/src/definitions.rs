@@ -169,10 +169,11 @@ impl Plan {
         catalog: &dyn Catalog,
         blobs: &BlobStore,
         schema: &SchemaRecord,
+        users: &[(String, lut_store::Millis)],
         audit: &[NewAuditEntry],
     ) -> Result<(), DefinitionError> {
         store_staged(self.staged, blobs)?;
-        catalog.put_schema_audited(schema, &self.change, audit)?;
+        catalog.put_schema_audited(schema, users, &self.change, audit)?;
         Ok(())
     }
 }

@@ -11,7 +11,8 @@
 //! unprivileged process cannot lower a thread's nice value again, so a lowered pool thread
 //! could never go back to serving requests.
 
-/// Nice value of build threads (0 is normal, 19 the lowest priority).
+/// How much nicer than the rest of the process build threads run (nice values go up to
+/// 19, the lowest priority).
 pub const BUILD_NICE: i32 = 10;
 
 /// Runs `f` on a new low-priority thread and waits for it without blocking the runtime.
@@ -43,14 +44,17 @@ where
     }
 }
 
-/// Lowers the calling thread's priority (Linux: nice values are per thread). Failure is
-/// harmless: the build just runs at normal priority.
+/// Lowers the calling thread's priority by [`BUILD_NICE`] relative to what it inherited
+/// (a server started under `nice -n 5` builds at 15, not 10; Linux nice values are per
+/// thread). Failure is harmless: the build then runs at the thread's priority.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
-    // SAFETY: setpriority with PRIO_PROCESS and who = 0 changes only the calling thread's
-    // nice value; it reads no memory of ours.
+    // SAFETY: getpriority/setpriority with PRIO_PROCESS and who = 0 read and change only
+    // the calling thread's nice value; they touch no memory of ours. getpriority can
+    // return -1 as a valid value, which the clamp handles like any other.
     unsafe {
-        let _ = libc::setpriority(libc::PRIO_PROCESS, 0, BUILD_NICE);
+        let now = libc::getpriority(libc::PRIO_PROCESS, 0);
+        let _ = libc::setpriority(libc::PRIO_PROCESS, 0, (now + BUILD_NICE).min(19));
     }
 }
 

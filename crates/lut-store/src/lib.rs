@@ -257,10 +257,15 @@ pub trait Catalog: Send + Sync {
     /// and its record are committed together or not at all.
     fn apply_audited(&self, change: &DefinitionChange, audit: &[NewAuditEntry]) -> Result<()>;
     /// Stores `schema` (insert or replace by name) and applies `change` (the tables
-    /// re-applied with it) and `audit` in one transaction.
+    /// re-applied with it) and `audit` in one transaction. `users` are the tables using
+    /// the schema, with the `updated_at` they had when they were validated against it: if
+    /// that set changed since (a table defined, changed or deleted meanwhile), nothing is
+    /// written and the answer is [`StoreError::Conflict`], so no concurrent definition
+    /// change is overwritten with a stale copy or left unvalidated.
     fn put_schema_audited(
         &self,
         schema: &SchemaRecord,
+        users: &[(String, Millis)],
         change: &DefinitionChange,
         audit: &[NewAuditEntry],
     ) -> Result<()>;

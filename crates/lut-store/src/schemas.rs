@@ -117,11 +117,11 @@ mod tests {
         let (_d, cat) = catalog();
         assert_eq!(cat.schema("A").unwrap(), None);
         let none = DefinitionChange::default();
-        cat.put_schema_audited(&rec("B", "b1", 10), &none, &[])
+        cat.put_schema_audited(&rec("B", "b1", 10), &[], &none, &[])
             .unwrap();
-        cat.put_schema_audited(&rec("A", "a1", 10), &none, &[])
+        cat.put_schema_audited(&rec("A", "a1", 10), &[], &none, &[])
             .unwrap();
-        cat.put_schema_audited(&rec("A", "a2", 20), &none, &[])
+        cat.put_schema_audited(&rec("A", "a2", 20), &[], &none, &[])
             .unwrap();
         let a = cat.schema("A").unwrap().unwrap();
         assert_eq!(
@@ -139,9 +139,11 @@ mod tests {
             upsert: vec![table("t", "S", "s1")],
             ..DefinitionChange::default()
         };
-        cat.put_schema_audited(&rec("S", "s1", 1), &change, &[])
+        cat.put_schema_audited(&rec("S", "s1", 1), &[], &change, &[])
             .unwrap();
-        assert_eq!(cat.table("t").unwrap().unwrap().schema_yaml, "s1");
+        let t = cat.table("t").unwrap().unwrap();
+        assert_eq!(t.schema_yaml, "s1");
+        let users = [("t".to_string(), t.updated_at)];
         // A change that fails (a table both upserted and deleted) stores no schema either.
         let bad = DefinitionChange {
             upsert: vec![table("t", "S", "s2")],
@@ -149,7 +151,7 @@ mod tests {
             ..DefinitionChange::default()
         };
         assert!(cat
-            .put_schema_audited(&rec("S", "s2", 2), &bad, &[])
+            .put_schema_audited(&rec("S", "s2", 2), &users, &bad, &[])
             .is_err());
         assert_eq!(cat.schema("S").unwrap().unwrap().yaml, "s1");
         assert_eq!(cat.table("t").unwrap().unwrap().schema_yaml, "s1");
@@ -162,7 +164,7 @@ mod tests {
             upsert: vec![table("t", "S", "s1")],
             ..DefinitionChange::default()
         };
-        cat.put_schema_audited(&rec("S", "s1", 1), &change, &[])
+        cat.put_schema_audited(&rec("S", "s1", 1), &[], &change, &[])
             .unwrap();
         let err = cat.delete_schema_audited("S", &[]).unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{err}");
@@ -174,5 +176,31 @@ mod tests {
         assert!(cat.delete_schema_audited("S", &[]).unwrap());
         assert!(!cat.delete_schema_audited("S", &[]).unwrap());
         assert_eq!(cat.schema("S").unwrap(), None);
+    }
+
+    #[test]
+    fn put_refuses_when_the_tables_changed_since_they_were_validated() {
+        let (_d, cat) = catalog();
+        let add = |name: &str| DefinitionChange {
+            upsert: vec![table(name, "S", "s1")],
+            ..DefinitionChange::default()
+        };
+        cat.put_schema_audited(&rec("S", "s1", 1), &[], &add("t"), &[])
+            .unwrap();
+        let t = cat.table("t").unwrap().unwrap();
+        let validated = [("t".to_string(), t.updated_at)];
+        // Another table took up the schema after the validation: refused, nothing stored.
+        cat.apply(&add("u")).unwrap();
+        let err = cat
+            .put_schema_audited(&rec("S", "s2", 2), &validated, &add("t"), &[])
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+        assert_eq!(cat.schema("S").unwrap().unwrap().yaml, "s1");
+        // With the current set it goes through.
+        let u = cat.table("u").unwrap().unwrap();
+        let both = [validated[0].clone(), ("u".to_string(), u.updated_at)];
+        cat.put_schema_audited(&rec("S", "s2", 2), &both, &add("t"), &[])
+            .unwrap();
+        assert_eq!(cat.schema("S").unwrap().unwrap().yaml, "s2");
     }
 }

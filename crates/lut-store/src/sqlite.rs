@@ -131,12 +131,26 @@ impl Catalog for SqliteCatalog {
     fn put_schema_audited(
         &self,
         schema: &crate::schemas::SchemaRecord,
+        users: &[(String, Millis)],
         change: &DefinitionChange,
         audit: &[NewAuditEntry],
     ) -> Result<()> {
         // One transaction: the stored schema and the tables re-applied with it change
-        // together or not at all.
+        // together or not at all, and only if the tables are still the ones validated.
         self.write(|tx| {
+            let mut now: Vec<(String, Millis)> = tx
+                .prepare("SELECT name, updated_at FROM tables WHERE schema_name = ?1")?
+                .query_map([&schema.name], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut expected = users.to_vec();
+            now.sort();
+            expected.sort();
+            if now != expected {
+                return Err(StoreError::Conflict(format!(
+                    "the tables using schema {:?} changed while it was being updated; send it again",
+                    schema.name
+                )));
+            }
             crate::schemas::put(tx, schema)?;
             apply_change(tx, change)?;
             for e in audit {

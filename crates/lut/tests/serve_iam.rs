@@ -19,6 +19,8 @@ async fn start(data: &Path, external_id: &str) -> Server {
     start_with(data, move |c| {
         c.external_id = Some(id);
         c.s3_force_path_style = true;
+        // The principal comes from STS (moto), as in a real deployment.
+        c.principal = None;
     })
     .await
 }

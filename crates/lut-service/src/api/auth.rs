@@ -94,11 +94,15 @@ pub fn bootstrap(catalog: &dyn Catalog) -> lut_store::Result<Option<String>> {
         id: "system:serve".into(),
         description: Some("first start".into()),
     };
-    catalog.append_audit(
+    // The token exists now: failing here would lose the only manage token, whose value is
+    // shown nowhere else. A missing audit entry is the smaller harm.
+    if let Err(e) = catalog.append_audit(
         &lut_store::NewAuditEntry::new(&server, "token.create")
             .target(rec.id.to_string())
             .details(serde_json::json!({ "permission": rec.permission })),
-    )?;
+    ) {
+        tracing::error!(error = %e, "cannot record the first token in the audit log");
+    }
     Ok(Some(plain))
 }
 

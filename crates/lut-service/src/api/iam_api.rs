@@ -14,10 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use lut_core::iam::{self, Principal};
-use lut_source::s3::{S3Config, S3Source, TEMPLATE_URL_EXPIRY};
-use lut_source::Limits;
-use lut_store::blobs::BlobStore;
-use lut_store::datadir::BLOBS_DIR;
+use lut_source::s3::{S3Source, TEMPLATE_URL_EXPIRY};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -48,21 +45,6 @@ impl From<TableIamError> for ApiError {
             }
             e @ TableIamError::NotS3(_) => ApiError::bad_request(e.to_string()),
         }
-    }
-}
-
-fn s3_config(st: &AppState) -> S3Config {
-    let temp_dir = BlobStore::open(&st.config.data_dir.join(BLOBS_DIR))
-        .map(|b| b.tmp_dir())
-        .unwrap_or_else(|_| std::env::temp_dir());
-    S3Config {
-        endpoint_url: st.config.s3_endpoint.clone(),
-        force_path_style: st.config.s3_force_path_style,
-        external_id: st.external_id.to_string(),
-        region: None,
-        limits: Limits::default(),
-        temp_dir,
-        retry: Default::default(),
     }
 }
 
@@ -131,7 +113,6 @@ async fn get_iam(
     let principal_arn = match &st.config.principal {
         Some(arn) => arn.clone(),
         None => {
-            source(&st).await?;
             st.s3
                 .caller_identity()
                 .await
@@ -208,7 +189,7 @@ async fn test_connection(
     Path(name): Path<String>,
 ) -> ApiResult<(super::audit::AuditNote, Json<serde_json::Value>)> {
     let (spec, schema, s3) = table(&st, name.clone()).await?;
-    let report = svc::test_connection(s3_config(&st), &name, spec, schema, &s3).await;
+    let report = svc::test_connection(st.s3.config().clone(), &name, spec, schema, &s3).await;
     let v = report.to_json(&name);
     let ok = v["ok"].as_bool() == Some(true);
     let note =

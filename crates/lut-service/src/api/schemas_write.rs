@@ -195,8 +195,16 @@ pub async fn put_schema(
         let entry = NewAuditEntry::new(&actor, "schema.put")
             .target(&name)
             .details(v.clone());
-        plan.commit_with_schema(st2.catalog.as_ref(), &blobs, &rec, &[entry])
-            .map_err(internal)?;
+        let validated: Vec<(String, lut_store::Millis)> = users
+            .iter()
+            .map(|t| (t.name.clone(), t.updated_at))
+            .collect();
+        plan.commit_with_schema(st2.catalog.as_ref(), &blobs, &rec, &validated, &[entry])
+            // A conflict (the tables changed meanwhile) is a 409 the client can retry.
+            .map_err(|e| match e.downcast::<lut_store::StoreError>() {
+                Ok(store) => ApiError::from(*store),
+                Err(other) => internal(other),
+            })?;
         Ok((created, v, Some(reapplied)))
     })
     .await?;

@@ -227,29 +227,39 @@ async fn make_live(
     pin: bool,
 ) -> ApiResult<Value> {
     let st2 = st.clone();
-    // The version is built here: at low priority, so a rollback does not slow enrichment.
-    crate::lowprio::run(move || -> Result<Value, ApiError> {
+    let n = name.clone();
+    let found = tokio::task::spawn_blocking(move || -> ApiResult<_> {
         let cat = st2.catalog.as_ref();
-        let rec = cat.table(&name)?.ok_or_else(|| ApiError::no_table(&name))?;
+        let rec = cat.table(&n)?.ok_or_else(|| ApiError::no_table(&n))?;
         let target = match version {
-            Some(id) => find_version(cat, &name, id)?,
+            Some(id) => Some(find_version(cat, &n, id)?),
             None => {
-                cat.set_pinned(&name, false)?;
-                match cat.latest_version(&name)? {
-                    Some(v) => v,
-                    None => {
-                        return Ok(json!({ "table": name, "pinned": false, "live_version": null }))
-                    }
-                }
+                cat.set_pinned(&n, false)?;
+                cat.latest_version(&n)?
             }
         };
-        // Build first: a version that cannot be served is not made live.
-        let live = if rec.enabled {
-            Some(build_version(&st2, &rec, &target)?)
-        } else {
-            None
-        };
-        let v = cat.set_live(&name, target.id, pin)?;
+        Ok((rec, target))
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))??;
+    let (rec, Some(target)) = found else {
+        return Ok(json!({ "table": name, "pinned": false, "live_version": null }));
+    };
+    // Build first, at low priority (a rollback must not slow enrichment); a version that
+    // cannot be served is not made live. The catalog writes then go back to the blocking
+    // pool, so a starved build thread never sits on the catalog's write lock.
+    let live = if rec.enabled {
+        let (st2, rec2, target2) = (st.clone(), rec.clone(), target.clone());
+        let built = crate::lowprio::run(move || build_version(&st2, &rec2, &target2))
+            .await
+            .map_err(ApiError::internal)??;
+        Some(built)
+    } else {
+        None
+    };
+    let st2 = st.clone();
+    tokio::task::spawn_blocking(move || -> ApiResult<Value> {
+        let v = st2.catalog.set_live(&name, target.id, pin)?;
         if let Some(t) = live {
             st2.registry.swap_table(t);
         }
@@ -270,16 +280,12 @@ pub struct RollbackBody {
     version: i64,
 }
 
-fn body<T>(b: Result<Json<T>, axum::extract::rejection::JsonRejection>) -> ApiResult<T> {
-    super::error::json_body(b)
-}
-
 pub async fn rollback(
     State(st): State<AppState>,
     Path(name): Path<String>,
     b: Result<Json<RollbackBody>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<(AuditNote, Json<Value>)> {
-    let b = body(b)?;
+    let b = super::error::json_body(b)?;
     let v = make_live(&st, name, Some(b.version), true).await?;
     Ok((live_note(&v), Json(v)))
 }
@@ -314,7 +320,7 @@ pub async fn retention(
     Path(name): Path<String>,
     b: Result<Json<RetentionBody>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<(AuditNote, Json<Value>)> {
-    let b = body(b)?;
+    let b = super::error::json_body(b)?;
     if b.keep == 0 {
         return Err(ApiError::bad_request("keep must be at least 1")
             .with_details(json!({ "field": "keep" })));

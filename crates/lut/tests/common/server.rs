@@ -135,6 +135,9 @@ pub async fn start_with(data: &Path, tweak: impl FnOnce(&mut ServeConfig)) -> Se
         rescan: Duration::from_secs(1),
         token_refresh: Duration::from_millis(200),
         bootstrap_token: false,
+        // A configured principal keeps `GET /api/v1/settings` off the AWS credential chain;
+        // tests of the STS lookup set it back to `None`.
+        principal: Some("arn:aws:iam::123456789012:role/lut-tests".into()),
         ..ServeConfig::default()
     };
     tweak(&mut config);
