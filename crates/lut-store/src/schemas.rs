@@ -63,15 +63,23 @@ pub(crate) fn list(conn: &Connection) -> Result<Vec<SchemaRecord>> {
 /// Deletes a stored schema; whether it existed. Refused with `Conflict` while a table
 /// names it — checked in the deleting transaction, so a table defined concurrently cannot
 /// slip between the check and the delete.
+/// The tables using schema `name` with their `updated_at`, sorted by name.
+pub(crate) fn users(conn: &Connection, name: &str) -> Result<Vec<(String, Millis)>> {
+    Ok(conn
+        .prepare(
+            "SELECT name, updated_at FROM tables WHERE schema_name = ?1 ORDER BY name, updated_at",
+        )?
+        .query_map([name], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
 pub(crate) fn delete(conn: &Connection, name: &str) -> Result<bool> {
-    let mut stmt = conn.prepare("SELECT name FROM tables WHERE schema_name = ?1 ORDER BY name")?;
-    let users: Vec<String> = stmt
-        .query_map([name], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+    let users = users(conn, name)?;
     if !users.is_empty() {
+        let names: Vec<&str> = users.iter().map(|(n, _)| n.as_str()).collect();
         return Err(StoreError::Conflict(format!(
             "schema {name:?} is used by table(s) {}",
-            users.join(", ")
+            names.join(", ")
         )));
     }
     Ok(conn.execute("DELETE FROM schemas WHERE name = ?1", [name])? > 0)

@@ -138,14 +138,9 @@ impl Catalog for SqliteCatalog {
         // One transaction: the stored schema and the tables re-applied with it change
         // together or not at all, and only if the tables are still the ones validated.
         self.write(|tx| {
-            let mut now: Vec<(String, Millis)> = tx
-                .prepare("SELECT name, updated_at FROM tables WHERE schema_name = ?1")?
-                .query_map([&schema.name], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?;
             let mut expected = users.to_vec();
-            now.sort();
             expected.sort();
-            if now != expected {
+            if crate::schemas::users(tx, &schema.name)? != expected {
                 return Err(StoreError::Conflict(format!(
                     "the tables using schema {:?} changed while it was being updated; send it again",
                     schema.name
@@ -744,64 +739,4 @@ impl Catalog for SqliteCatalog {
             Ok(())
         })
     }
-}
-
-/// Writes a [`DefinitionChange`] inside `tx` (shared by `apply_audited` and
-/// `put_schema_audited`).
-fn apply_change(tx: &Transaction<'_>, change: &DefinitionChange) -> Result<()> {
-    if let Some(name) = change
-        .upsert
-        .iter()
-        .map(|t| &t.name)
-        .find(|n| change.delete.contains(n))
-    {
-        return Err(StoreError::Conflict(format!(
-            "table {name:?} is both defined and deleted in one change"
-        )));
-    }
-    for t in &change.upsert {
-        // created_at, the live pointer and the pin survive a redefinition.
-        tx.execute(
-            &format!(
-                "INSERT INTO tables ({TABLE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                     ON CONFLICT(name) DO UPDATE SET
-                         enabled = excluded.enabled,
-                         spec_yaml = excluded.spec_yaml,
-                         schema_name = excluded.schema_name,
-                         schema_yaml = excluded.schema_yaml,
-                         source_kind = excluded.source_kind,
-                         updated_at = excluded.updated_at"
-            ),
-            params![
-                t.name,
-                t.enabled,
-                t.spec_yaml,
-                t.schema_name,
-                t.schema_yaml,
-                t.source_kind,
-                t.created_at,
-                t.updated_at
-            ],
-        )?;
-    }
-    let now = now_millis();
-    for name in &change.delete {
-        // Versions and checks go with it (ON DELETE CASCADE).
-        if tx.execute("DELETE FROM tables WHERE name = ?1", [name])? == 0 {
-            return Err(StoreError::NoSuchTable(name.clone()));
-        }
-        // Its open errors can no longer be resolved by a successful check.
-        tx.execute(
-            "UPDATE system_errors SET resolved_at = ?2
-                 WHERE table_name = ?1 AND resolved_at IS NULL",
-            params![name, now],
-        )?;
-    }
-    for v in &change.versions {
-        let id = insert_version(tx, v)?;
-        set_live_pointer(tx, &v.table, id)?;
-        // Data the user applies explicitly replaces a rollback: unpin.
-        tx.execute("UPDATE tables SET pinned = 0 WHERE name = ?1", [&v.table])?;
-    }
-    Ok(())
 }

@@ -2,9 +2,12 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
-use super::{ERROR_COLUMNS, VERSION_SELECT};
+use super::{ERROR_COLUMNS, TABLE_COLUMNS, VERSION_SELECT};
 use crate::blobs::validate_sha256;
-use crate::{NewVersion, Result, StoreError, SystemErrorRecord, TableRecord, VersionRecord};
+use crate::{
+    now_millis, DefinitionChange, NewVersion, Result, StoreError, SystemErrorRecord, TableRecord,
+    VersionRecord,
+};
 
 pub(super) fn table_exists(conn: &Connection, name: &str) -> Result<bool> {
     Ok(conn
@@ -129,4 +132,64 @@ pub(super) fn must_exist(tx: &Transaction<'_>, id: i64) -> Result<VersionRecord>
     version_by_id(tx, id)?.ok_or_else(|| {
         StoreError::Conflict(format!("version {id} vanished inside its transaction"))
     })
+}
+
+/// Writes a [`DefinitionChange`] inside `tx` (shared by `apply_audited` and
+/// `put_schema_audited`).
+pub(super) fn apply_change(tx: &Transaction<'_>, change: &DefinitionChange) -> Result<()> {
+    if let Some(name) = change
+        .upsert
+        .iter()
+        .map(|t| &t.name)
+        .find(|n| change.delete.contains(n))
+    {
+        return Err(StoreError::Conflict(format!(
+            "table {name:?} is both defined and deleted in one change"
+        )));
+    }
+    for t in &change.upsert {
+        // created_at, the live pointer and the pin survive a redefinition.
+        tx.execute(
+            &format!(
+                "INSERT INTO tables ({TABLE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT(name) DO UPDATE SET
+                         enabled = excluded.enabled,
+                         spec_yaml = excluded.spec_yaml,
+                         schema_name = excluded.schema_name,
+                         schema_yaml = excluded.schema_yaml,
+                         source_kind = excluded.source_kind,
+                         updated_at = excluded.updated_at"
+            ),
+            params![
+                t.name,
+                t.enabled,
+                t.spec_yaml,
+                t.schema_name,
+                t.schema_yaml,
+                t.source_kind,
+                t.created_at,
+                t.updated_at
+            ],
+        )?;
+    }
+    let now = now_millis();
+    for name in &change.delete {
+        // Versions and checks go with it (ON DELETE CASCADE).
+        if tx.execute("DELETE FROM tables WHERE name = ?1", [name])? == 0 {
+            return Err(StoreError::NoSuchTable(name.clone()));
+        }
+        // Its open errors can no longer be resolved by a successful check.
+        tx.execute(
+            "UPDATE system_errors SET resolved_at = ?2
+                 WHERE table_name = ?1 AND resolved_at IS NULL",
+            params![name, now],
+        )?;
+    }
+    for v in &change.versions {
+        let id = insert_version(tx, v)?;
+        set_live_pointer(tx, &v.table, id)?;
+        // Data the user applies explicitly replaces a rollback: unpin.
+        tx.execute("UPDATE tables SET pinned = 0 WHERE name = ?1", [&v.table])?;
+    }
+    Ok(())
 }

@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::server::{add_token, apply_examples, spawn_binary_with, start, start_with};
+use common::server::{
+    add_token, apply_examples, define_watched_accounts, spawn_binary_with, start, start_with,
+};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,7 +13,7 @@ use std::time::Duration;
 
 use common::{examples, lut};
 use lut_store::tokens::Permission;
-use lut_store::{now_millis, Catalog, DataDir, DefinitionChange, TableRecord};
+use lut_store::{now_millis, Catalog, DataDir};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -391,25 +393,7 @@ async fn sync_now_on_a_watched_file_table() {
     let csv = dir.path().join("accounts.csv");
     std::fs::write(&csv, "id,owner\n1,alice\n").unwrap();
     let data = dir.path().join("lut-data");
-    {
-        let dd = DataDir::open(&data).unwrap();
-        let now = now_millis();
-        dd.catalog()
-            .apply(&DefinitionChange {
-                upsert: vec![TableRecord {
-                    name: "accounts".into(),
-                    enabled: true,
-                    spec_yaml: watched_spec(&csv),
-                    schema_name: "Custom.Accounts".into(),
-                    schema_yaml: SCHEMA.into(),
-                    source_kind: "watch".into(),
-                    created_at: now,
-                    updated_at: now,
-                }],
-                ..DefinitionChange::default()
-            })
-            .unwrap();
-    }
+    define_watched_accounts(&data, watched_spec(&csv), SCHEMA);
     let s = start(&data).await;
     let r = s
         .json(
@@ -624,29 +608,11 @@ async fn enrichment_during_swaps_sees_one_version_per_line() {
     };
     write_gen(0);
     let data = dir.path().join("lut-data");
-    {
-        let dd = DataDir::open(&data).unwrap();
-        let now = now_millis();
-        let spec = watched_spec(&csv).replace(
-            "Selectors: [recipientAccountId]",
-            "Selectors: [recipientAccountId, sourceAccount]",
-        );
-        dd.catalog()
-            .apply(&DefinitionChange {
-                upsert: vec![TableRecord {
-                    name: "accounts".into(),
-                    enabled: true,
-                    spec_yaml: spec,
-                    schema_name: "Custom.Accounts".into(),
-                    schema_yaml: SCHEMA.into(),
-                    source_kind: "watch".into(),
-                    created_at: now,
-                    updated_at: now,
-                }],
-                ..DefinitionChange::default()
-            })
-            .unwrap();
-    }
+    let spec = watched_spec(&csv).replace(
+        "Selectors: [recipientAccountId]",
+        "Selectors: [recipientAccountId, sourceAccount]",
+    );
+    define_watched_accounts(&data, spec, SCHEMA);
     let s = start(&data).await;
     s.json(
         s.post("/api/v1/tables/accounts/sync", Some(&s.manage)),

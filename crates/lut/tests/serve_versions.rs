@@ -7,7 +7,6 @@ use common::server::{start, JsonBody, Server};
 
 use std::path::Path;
 
-use lut_store::{now_millis, Catalog, DataDir, DefinitionChange, TableRecord};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -58,27 +57,11 @@ fn watched(dir: &Path) -> std::path::PathBuf {
     let csv = dir.join("accounts.csv");
     std::fs::write(&csv, "id,owner\n1,alice\n").unwrap();
     let data = dir.join("lut-data");
-    let dd = DataDir::open(&data).unwrap();
-    let now = now_millis();
     let spec = format!(
         "AnalysisType: lookup_table\nLookupName: accounts\nEnabled: true\nSchema: Custom.Accounts\nRefresh:\n  ObjectPath: file://{}\n  PeriodMinutes: 60\nLogTypeMap:\n  PrimaryKey: id\n  AssociatedLogTypes:\n    - LogType: AWS.CloudTrail\n      Selectors: [recipientAccountId]\n    - LogType: Custom.InHouse\n      Selectors: [account]\n",
         csv.display()
     );
-    dd.catalog()
-        .apply(&DefinitionChange {
-            upsert: vec![TableRecord {
-                name: "accounts".into(),
-                enabled: true,
-                spec_yaml: spec,
-                schema_name: "Custom.Accounts".into(),
-                schema_yaml: SCHEMA.into(),
-                source_kind: "watch".into(),
-                created_at: now,
-                updated_at: now,
-            }],
-            ..DefinitionChange::default()
-        })
-        .unwrap();
+    common::server::define_watched_accounts(&data, spec, SCHEMA);
     data
 }
 

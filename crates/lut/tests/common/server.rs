@@ -194,3 +194,26 @@ impl Server {
             .unwrap();
     }
 }
+
+/// Defines `accounts` (schema `Custom.Accounts` = `schema_yaml`) as a watched-file table with
+/// `spec_yaml`, straight in the catalog of the data directory at `data`.
+pub fn define_watched_accounts(data: &Path, spec_yaml: String, schema_yaml: &str) {
+    let now = now_millis();
+    DataDir::open(data)
+        .unwrap()
+        .catalog()
+        .apply(&lut_store::DefinitionChange {
+            upsert: vec![lut_store::TableRecord {
+                name: "accounts".into(),
+                enabled: true,
+                spec_yaml,
+                schema_name: "Custom.Accounts".into(),
+                schema_yaml: schema_yaml.into(),
+                source_kind: "watch".into(),
+                created_at: now,
+                updated_at: now,
+            }],
+            ..lut_store::DefinitionChange::default()
+        })
+        .unwrap();
+}
