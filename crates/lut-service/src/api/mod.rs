@@ -169,6 +169,11 @@ pub async fn serve(
             }
         })
     };
+    // What the follower compares against is read BEFORE the live versions are loaded: a
+    // change another process commits while they load is then seen as a change and loaded
+    // again, instead of being taken as already loaded (which left a `lut apply` made right
+    // at start-up unserved until the next change).
+    let known = catalog_state(catalog.as_ref())?;
     // Live versions first: enrichment must never see an empty registry for a table that
     // has data.
     for p in engine.load_live().await? {
@@ -186,7 +191,6 @@ pub async fn serve(
         catalog.tokens()?,
     ));
     let engine = Arc::new(engine);
-    let known = catalog_state(catalog.as_ref())?;
     let (scheduler, handle) = Scheduler::new(
         engine.clone(),
         SchedulerSettings {
